@@ -1,0 +1,1 @@
+"""Services (deployments) and the agent host arrive with the agents issue."""

@@ -1,0 +1,153 @@
+"""Settings shared by every environment.
+
+The embedded default (no configuration) runs on SQLite, the in-memory channel layer and in-process
+background work. Setting DATABASE_URL and REDIS_URL switches the same code to Postgres + pgvector,
+channels-redis and Celery workers: nothing else branches on it.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from .env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("MESHSITE_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rooms",
+    "toolkits",
+    "agents",
+    "observability",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "meshsite.urls"
+ASGI_APPLICATION = "meshsite.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite by default, DATABASE_URL (postgres://…) for scale-out.
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("MESHSITE_SQLITE_PATH", str(VAR_DIR / "meshsite.sqlite3")),
+            # WAL + IMMEDIATE keep the web process, the agent host and background work from
+            # tripping over each other's locks on the embedded default.
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LOGIN_URL = "/admin/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("MESHSITE_LOG_LEVEL", "INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+}
+
+# --- Meshsite: protocol limits and room behaviour (see docs/configuration.md).
+MESHSITE_PUBLIC_URL = env_str("MESHSITE_PUBLIC_URL", "")
+MESHSITE_TOKEN_SECRET = env_str("MESHSITE_TOKEN_SECRET", "")
+MESHSITE_TOKEN_DEFAULT_TTL = env_int("MESHSITE_TOKEN_DEFAULT_TTL", 3600, minimum=1)
+MESHSITE_TOKEN_MAX_TTL = env_int("MESHSITE_TOKEN_MAX_TTL", 30 * 24 * 3600, minimum=1)
+MESHSITE_ALLOWED_ORIGINS = env_list("MESHSITE_ALLOWED_ORIGINS", [])
+MESHSITE_MAX_FRAME_BYTES = env_int("MESHSITE_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024)
+MESHSITE_MAX_ATTRIBUTES_BYTES = env_int("MESHSITE_MAX_ATTRIBUTES_BYTES", 16 * 1024, minimum=64)
+MESHSITE_RATE_PER_SECOND = env_float("MESHSITE_RATE_PER_SECOND", 200.0, minimum=0.1)
+MESHSITE_RATE_BURST = env_int("MESHSITE_RATE_BURST", 400, minimum=1)
+MESHSITE_FLOOD_CLOSE_AFTER = env_int("MESHSITE_FLOOD_CLOSE_AFTER", 200, minimum=1)
+MESHSITE_DEFAULT_TIMEOUT = env_float("MESHSITE_DEFAULT_TIMEOUT", 60.0, minimum=0.01)
+MESHSITE_MAX_TIMEOUT = env_float("MESHSITE_MAX_TIMEOUT", 600.0, minimum=0.01)
+MESHSITE_MAX_TOOLKITS_PER_PARTICIPANT = env_int("MESHSITE_MAX_TOOLKITS_PER_PARTICIPANT", 64, minimum=1)
+MESHSITE_LEDGER_FLUSH_SECONDS = env_float("MESHSITE_LEDGER_FLUSH_SECONDS", 0.5, minimum=0.01)
+MESHSITE_LEDGER_BATCH_SIZE = env_int("MESHSITE_LEDGER_BATCH_SIZE", 500, minimum=1)
+MESHSITE_NODE_HEARTBEAT_SECONDS = env_float("MESHSITE_NODE_HEARTBEAT_SECONDS", 2.0, minimum=0.1)
+MESHSITE_WS_PING_INTERVAL = env_int("MESHSITE_WS_PING_INTERVAL", 20, minimum=1)
+MESHSITE_WS_PING_TIMEOUT = env_int("MESHSITE_WS_PING_TIMEOUT", 30, minimum=1)
+# Seconds before daphne closes any WebSocket regardless of activity; -1: never (tokens expire).
+MESHSITE_WS_MAX_AGE = env_int("MESHSITE_WS_MAX_AGE", -1, minimum=-1)
+
+# --- Redis: channel layer, mesh bus, Celery broker. Unset: in-memory layer, in-process work.
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("MESHSITE_REDIS_PREFIX", "meshsite")},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+MESHSITE_REDIS_PREFIX = env_str("MESHSITE_REDIS_PREFIX", "meshsite")
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+# Without a broker, background work runs in-process at enqueue time (the embedded default).
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1

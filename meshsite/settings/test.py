@@ -1,0 +1,13 @@
+"""Settings for the test suite: the same env-driven wiring, fast hashing, quiet logs."""
+
+from .base import *  # noqa: F403
+from .base import DATABASES, LOGGING, VAR_DIR
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not SQLite's in-memory default: end-to-end tests start server processes that must
+    # see the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-meshsite.sqlite3")}
+
+SECRET_KEY = "meshsite-test-secret-key-not-for-production-use-0123456789"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}

@@ -1,0 +1,34 @@
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import ToolCall
+
+
+@admin.register(ToolCall)
+class ToolCallAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "toolkit",
+        "tool",
+        "caller_identity",
+        "on_behalf_of_identity",
+        "host_identity",
+        "status",
+        "latency_ms",
+        "request_bytes",
+        "response_bytes",
+        "cost",
+        "room_name",
+    ]
+    list_filter = ["status", "toolkit", "project"]
+    search_fields = ["call_id", "trace_id", "caller_identity", "host_identity", "tool"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

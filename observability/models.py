@@ -1,0 +1,50 @@
+"""The call ledger: one row per routed tool call, participant-hosted or built-in."""
+
+from django.db import models
+
+
+class ToolCall(models.Model):
+    class Status(models.TextChoices):
+        OK = "ok"
+        ERROR = "error"
+        TIMEOUT = "timeout"
+        CANCELLED = "cancelled"
+        # the caller left before the answer; nobody received it
+        ABANDONED = "abandoned"
+
+    call_id = models.CharField(max_length=40, db_index=True)
+    # Ledger rows are history and billing: they outlive rooms, so no database-level constraint.
+    project = models.ForeignKey("rooms.Project", on_delete=models.DO_NOTHING, db_constraint=False)
+    room = models.ForeignKey("rooms.Room", on_delete=models.DO_NOTHING, db_constraint=False)
+    room_name = models.CharField(max_length=63)
+    toolkit = models.CharField(max_length=64)
+    tool = models.CharField(max_length=64)
+    caller_id = models.CharField(max_length=24)
+    caller_identity = models.CharField(max_length=200)
+    on_behalf_of_id = models.CharField(max_length=24, blank=True)
+    on_behalf_of_identity = models.CharField(max_length=200, blank=True)
+    host_id = models.CharField(max_length=24, blank=True, help_text="Empty for built-in toolkits.")
+    host_identity = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(db_index=True)
+    latency_ms = models.FloatField()
+    request_bytes = models.PositiveIntegerField()
+    response_bytes = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    cost = models.DecimalField(max_digits=18, decimal_places=9, default=0)
+    trace_id = models.CharField(max_length=32, blank=True, db_index=True)
+    span_id = models.CharField(max_length=16, blank=True)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    node = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["project", "started_at"]),
+            models.Index(fields=["room", "started_at"]),
+            models.Index(fields=["toolkit", "tool"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.toolkit}.{self.tool} by {self.caller_identity} ({self.status})"

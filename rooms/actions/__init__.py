@@ -1,0 +1,1 @@
+"""Writes to rooms' domain models. `check_*` validates and authorises; `do_*` changes and emits."""

@@ -1,0 +1,103 @@
+import json
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..errors import ErrorCode, MeshError
+from ..events import send_room_event_on_commit
+from ..models import HostedToolkit, Participant, Room
+from ..tokens import TokenClaims
+
+
+def new_participant_id() -> str:
+    return "p_" + secrets.token_hex(8)
+
+
+def _emit_left(participant: Participant, reason: str) -> None:
+    for toolkit in participant.toolkits.all():
+        send_room_event_on_commit(
+            participant.room_id,
+            "toolkits.changed",
+            {"action": "unregistered", "toolkit": {"name": toolkit.name, "participant_id": participant.id}},
+        )
+    send_room_event_on_commit(
+        participant.room_id,
+        "participant.left",
+        {"participant_id": participant.id, "identity": participant.identity, "reason": reason},
+        node=participant.node,
+        exclude=participant.id,
+    )
+
+
+def _mark_left(participant: Participant, reason: str) -> bool:
+    claimed = Participant.objects.filter(pk=participant.pk, left_at__isnull=True).update(
+        left_at=timezone.now(), left_reason=reason
+    )
+    if claimed:
+        _emit_left(participant, reason)
+        HostedToolkit.objects.filter(participant=participant).delete()
+    return bool(claimed)
+
+
+@transaction.atomic
+def do_join(room: Room, claims: TokenClaims, node: str) -> Participant:
+    """Adds a participant; an older live connection of the same identity is replaced."""
+    for older in Participant.objects.present().filter(room=room, identity=claims.identity).select_for_update():
+        _mark_left(older, "replaced")
+    participant = Participant.objects.create(
+        id=new_participant_id(),
+        room=room,
+        identity=claims.identity,
+        role=claims.role,
+        name=claims.name,
+        attributes=claims.attributes,
+        node=node,
+        joined_at=timezone.now(),
+    )
+    send_room_event_on_commit(
+        room.pk, "participant.joined", {"participant": participant.to_record()}, node=node, exclude=participant.id
+    )
+    return participant
+
+
+@transaction.atomic
+def do_leave(participant_id: str, reason: str) -> bool:
+    participant = Participant.objects.filter(pk=participant_id, left_at__isnull=True).first()
+    return participant is not None and _mark_left(participant, reason)
+
+
+@transaction.atomic
+def do_leave_lost_nodes(alive_nodes: set[str]) -> int:
+    """Marks participants held by nodes that no longer run as left; returns how many."""
+    lost = list(Participant.objects.present().exclude(node__in=alive_nodes).select_for_update())
+    return sum(_mark_left(participant, "node lost") for participant in lost)
+
+
+@transaction.atomic
+def do_leave_node(node: str, reason: str) -> int:
+    present = list(Participant.objects.present().filter(node=node).select_for_update())
+    return sum(_mark_left(participant, reason) for participant in present)
+
+
+@transaction.atomic
+def do_set_attributes(participant_id: str, changes: dict[str, Any], limit_bytes: int) -> dict[str, Any]:
+    participant = Participant.objects.select_for_update().filter(pk=participant_id, left_at__isnull=True).first()
+    if participant is None:
+        raise MeshError(ErrorCode.PARTICIPANT_GONE, "this participant has left the room")
+    merged = {**participant.attributes}
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(json.dumps(merged)) > limit_bytes:
+        raise MeshError(ErrorCode.PAYLOAD_TOO_LARGE, "attributes are too large", limit=limit_bytes)
+    participant.attributes = merged
+    participant.save(update_fields=["attributes"])
+    record = participant.to_record()
+    send_room_event_on_commit(
+        participant.room_id, "participant.updated", {"participant": record}, exclude=participant.id
+    )
+    return record

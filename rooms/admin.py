@@ -1,0 +1,73 @@
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from .models import ApiKey, HostedToolkit, Membership, Participant, Project, Room, hash_api_key
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "created_at"]
+    search_fields = ["slug", "name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["project"]
+    fields = ["project", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if not change:
+            raw = ApiKey.generate_raw()
+            obj.prefix, obj.key_hash = raw[:10], hash_api_key(raw)
+            messages.warning(request, f"The new API key is {raw} — copy it now, it is not shown again.")
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        from django.utils import timezone
+
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        messages.success(request, f"Revoked {count} key(s).")
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "created_at"]
+    list_filter = ["project"]
+    search_fields = ["name"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the mesh itself: visible in the admin, never edited there."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Participant)
+class ParticipantAdmin(ReadOnlyAdmin):
+    list_display = ["identity", "id", "role", "room", "joined_at", "left_at", "left_reason", "node"]
+    list_filter = ["role", "room__project", ("left_at", admin.EmptyFieldListFilter)]
+    search_fields = ["identity", "id"]
+    list_select_related = ["room__project"]
+
+
+@admin.register(HostedToolkit)
+class HostedToolkitAdmin(ReadOnlyAdmin):
+    list_display = ["name", "public", "participant", "room", "registered_at"]
+    list_select_related = ["participant", "room__project"]

@@ -1,0 +1,48 @@
+"""Creates the demo project, room, admin user and API key (idempotent) and prints how to use them."""
+
+import json
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from rooms.actions.projects import do_create_api_key, do_create_project
+from rooms.models import Membership, Project, Room
+
+
+class Command(BaseCommand):
+    help = "Create demo data for the embedded default: project 'demo', room 'lobby', user 'admin', an API key."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        credentials_file = settings.VAR_DIR / "demo-credentials.json"
+        credentials: dict[str, str] = {}
+        if credentials_file.exists():
+            credentials = json.loads(credentials_file.read_text())
+        User = get_user_model()
+        admin = User.objects.filter(username="admin").first()
+        if admin is None:
+            password = secrets.token_urlsafe(9)
+            admin = User.objects.create_superuser("admin", "admin@example.com", password)
+            credentials["admin_password"] = password
+        project = Project.objects.filter(slug="demo").first()
+        if project is None:
+            project = do_create_project("demo", "Demo project", owner=admin)
+        Membership.objects.get_or_create(project=project, user=admin, defaults={"role": Membership.Role.OWNER})
+        Room.objects.get_or_create(project=project, name="lobby")
+        if (
+            "api_key" not in credentials
+            or not project.api_keys.active().filter(prefix=credentials["api_key"][:10]).exists()
+        ):
+            _key, raw = do_create_api_key(project, "demo")
+            credentials["api_key"] = raw
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        credentials_file.write_text(json.dumps(credentials, indent=2))
+        credentials_file.chmod(0o600)
+        self.stdout.write(
+            "Demo ready: project 'demo', room 'lobby'.\n"
+            f"  admin login: admin / {credentials.get('admin_password', '(set earlier)')}\n"
+            f"  API key:     {credentials['api_key']}\n"
+            f"  (kept in {credentials_file})"
+        )

@@ -1,0 +1,48 @@
+"""Runs one web node: daphne serving Studio, admin, REST and the room WebSocket.
+
+Unlike a bare `daphne meshsite.asgi:application`, this applies Meshsite's WebSocket limits
+(frame size, pings, connection age) and flushes the ledger on a graceful stop.
+"""
+
+import asyncio
+import os
+from typing import Any
+
+from channels.routing import get_default_application
+from daphne.endpoints import build_endpoint_description_strings
+from daphne.server import Server
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve Meshsite (HTTP + WebSocket) with daphne."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.stdout.write(f"Meshsite listening on http://{options['host']}:{options['port']}/", ending="\n")
+        self.stdout.flush()
+        server = Server(
+            application=get_default_application(),
+            endpoints=build_endpoint_description_strings(host=options["host"], port=options["port"]),
+            websocket_max_message_size=settings.MESHSITE_MAX_FRAME_BYTES,
+            websocket_max_frame_size=settings.MESHSITE_MAX_FRAME_BYTES,
+            ping_interval=settings.MESHSITE_WS_PING_INTERVAL,
+            ping_timeout=settings.MESHSITE_WS_PING_TIMEOUT,
+            # Daphne would close every socket after 24 hours; Meshsite ends a connection when its
+            # token expires instead (refreshable), so the age cap is a setting, off by default.
+            websocket_timeout=settings.MESHSITE_WS_MAX_AGE,
+            application_close_timeout=10,
+            verbosity=int(options.get("verbosity", 1)) - 1 if options.get("verbosity", 1) > 1 else 0,
+        )
+        server.run()
+        # The reactor has stopped (SIGINT/SIGTERM): write what the ledger still holds.
+        from rooms.mesh.node import _nodes
+
+        for future in list(_nodes.values()):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().stop_sync()
+        asyncio.set_event_loop(None)

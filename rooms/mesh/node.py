@@ -1,0 +1,359 @@
+"""One server process's share of the mesh: its sessions, room caches, bus, router and ledger."""
+
+import asyncio
+import atexit
+import json
+import logging
+import os
+import secrets
+import socket
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
+
+from observability.ledger import Ledger
+
+from ..actions.participants import do_join, do_leave, do_leave_lost_nodes, do_leave_node
+from ..events import room_group
+from ..models import Room
+from ..selectors import load_room_snapshot
+from ..tokens import TokenClaims
+from .bus import Bus, LocalBus, RedisBus
+from .router import Router
+from .session import Session
+from .state import RoomState
+
+logger = logging.getLogger(__name__)
+PROTOCOL_VERSION = 1
+SERVER_NAME = "meshsite/0.1.0"
+# participant.left reasons that close the session this node holds, with the close code
+CLOSE_ON_LEFT = {"replaced": 4409, "node lost": 1012, "kicked": 4403}
+
+
+def make_bus(node_id: str) -> Bus:
+    if settings.REDIS_URL:
+        return RedisBus(
+            node_id,
+            settings.REDIS_URL,
+            settings.MESHSITE_REDIS_PREFIX,
+            ttl=settings.MESHSITE_NODE_HEARTBEAT_SECONDS * 3,
+        )
+    return LocalBus(node_id)
+
+
+class Node:
+    def __init__(self) -> None:
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.sessions: dict[str, Session] = {}
+        self.rooms: dict[int, RoomState] = {}
+        self.room_locks: dict[int, asyncio.Lock] = {}
+        self.bus = make_bus(self.id)
+        self.ledger = Ledger()
+        self.router = Router(self)
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("Meshsite needs a channel layer (CHANNEL_LAYERS['default'])")
+        self.layer: BaseChannelLayer = layer
+        self.channel = ""
+        self.tasks: list[asyncio.Task[None]] = []
+        self.stopped = False
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel("node.")
+        self.tasks.append(asyncio.create_task(self._read_room_events(), name=f"room-events-{self.id}"))
+        await self.bus.start(self.on_bus_message)
+        self.ledger.start()
+        await self.sweep()
+        self.tasks.append(asyncio.create_task(self._housekeep(), name=f"housekeeping-{self.id}"))
+        atexit.register(self.stop_sync)
+        logger.info("mesh node %s started (%s)", self.id, type(self.bus).__name__)
+
+    async def stop(self) -> None:
+        """Graceful stop: flush the ledger, mark this node's participants left, leave the bus."""
+        if self.stopped:
+            return
+        self.stopped = True
+        atexit.unregister(self.stop_sync)
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.ledger.stop()
+        await database_sync_to_async(do_leave_node)(self.id, "node stopped")
+        await self.bus.stop()
+
+    def stop_sync(self) -> None:
+        """At interpreter exit (daphne stopped by SIGTERM/SIGINT): no event loop runs any more."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.ledger.flush_sync()
+        try:
+            do_leave_node(self.id, "node stopped")
+        except Exception:
+            logger.exception("could not mark node %s's participants as left", self.id)
+        self.bus.forget_sync()
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    async def join(self, room: Room, claims: TokenClaims, send_text: Any, close: Any) -> Session:
+        state = await self._enter_room(room.pk)
+        state.joining += 1
+        try:
+            participant = await database_sync_to_async(do_join)(room, claims, self.id)
+        finally:
+            state.joining -= 1
+        record = participant.to_record()
+        session = Session(
+            participant_id=participant.id,
+            identity=claims.identity,
+            role=claims.role,
+            name=participant.name,
+            room_id=room.pk,
+            room_name=room.name,
+            project_id=room.project_id,
+            project_slug=claims.project,
+            grants=claims.grants,
+            record=record,
+            send_text=send_text,
+            close=close,
+        )
+        state.add_participant(record, self.id)
+        state.local[session.participant_id] = session
+        self.sessions[session.participant_id] = session
+        await self.send(session, self._ready_frame(session, state, claims))
+        return session
+
+    def _ready_frame(self, session: Session, state: RoomState, claims: TokenClaims) -> str:
+        return json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "room.ready",
+                "params": {
+                    "protocol": PROTOCOL_VERSION,
+                    "server": SERVER_NAME,
+                    "room": {"name": session.room_name, "project": session.project_slug},
+                    "participant": session.record,
+                    "participants": list(state.participants.values()),
+                    "toolkits": self.visible_toolkits(session),
+                    "limits": {
+                        "max_frame_bytes": settings.MESHSITE_MAX_FRAME_BYTES,
+                        "rate_per_second": settings.MESHSITE_RATE_PER_SECOND,
+                        "rate_burst": settings.MESHSITE_RATE_BURST,
+                        "default_timeout": settings.MESHSITE_DEFAULT_TIMEOUT,
+                        "max_timeout": settings.MESHSITE_MAX_TIMEOUT,
+                    },
+                    "token_expires_at": _iso_from_unix(claims.expires_at),
+                },
+            }
+        )
+
+    def visible_toolkits(self, session: Session, host_id: str | None = None) -> list[dict[str, Any]]:
+        from toolkits.registry import all_builtins
+
+        state = self.rooms[session.room_id]
+        records: list[dict[str, Any]] = []
+        if host_id is None:
+            records += [tk.to_record() for tk in all_builtins() if session.grants.may_invoke(tk.name)]
+        records += [
+            entry.record
+            for entry in state.hosted.values()
+            if (host_id is None or entry.host_id == host_id) and session.grants.may_invoke(entry.name)
+        ]
+        return records
+
+    async def leave(self, session: Session, reason: str) -> None:
+        if session.closed:
+            return
+        session.closed = True
+        self.sessions.pop(session.participant_id, None)
+        state = self.rooms.get(session.room_id)
+        if state is not None:
+            state.local.pop(session.participant_id, None)
+            state.remove_participant(session.participant_id)
+        await self.router.session_gone(session)
+        await database_sync_to_async(do_leave)(session.participant_id, reason)
+        if state is not None:
+            await self._exit_room_if_idle(state)
+
+    async def send(self, session: Session, frame: str) -> None:
+        if session.closed:
+            return
+        try:
+            await session.send_text(frame)
+        except Exception:
+            # A socket that died under us: its disconnect handler does the cleanup.
+            logger.debug("send to %s failed", session.participant_id, exc_info=True)
+
+    async def notify(self, room_id: int, participant_id: str, frame: str) -> bool:
+        """Sends one notification to a participant on whichever node holds it."""
+        session = self.sessions.get(participant_id)
+        if session is not None:
+            await self.send(session, frame)
+            return True
+        node = self.rooms[room_id].nodes.get(participant_id)
+        if node is None:
+            return False
+        return await self.bus.publish(node, {"k": "notify", "to": participant_id, "frame": frame})
+
+    # --- rooms -------------------------------------------------------------------------------
+
+    def _room_lock(self, room_id: int) -> asyncio.Lock:
+        return self.room_locks.setdefault(room_id, asyncio.Lock())
+
+    async def _enter_room(self, room_id: int) -> RoomState:
+        async with self._room_lock(room_id):
+            state = self.rooms.get(room_id)
+            if state is not None:
+                return state
+            state = RoomState(room_id)
+            self.rooms[room_id] = state
+            # Subscribe before loading, so no event falls between the snapshot and the stream.
+            await self.layer.group_add(room_group(room_id), self.channel)
+            participants, toolkits = await database_sync_to_async(load_room_snapshot)(room_id)
+            for record, node in participants:
+                state.add_participant(record, node)
+            for toolkit in toolkits:
+                state.add_toolkit(toolkit)
+            state.loaded = True
+            for event in state.backlog:
+                state.apply(event)
+            state.backlog.clear()
+            return state
+
+    async def _exit_room_if_idle(self, state: RoomState) -> None:
+        async with self._room_lock(state.room_id):
+            if state.local or state.joining or self.rooms.get(state.room_id) is not state:
+                return
+            del self.rooms[state.room_id]
+            await self.layer.group_discard(room_group(state.room_id), self.channel)
+
+    async def _read_room_events(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("room events: receive failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self.on_room_event(event)
+            except Exception:
+                logger.exception("room events: handling %s failed", event.get("method"))
+
+    async def on_room_event(self, event: dict[str, Any]) -> None:
+        state = self.rooms.get(event.get("room_id", -1))
+        if state is None:
+            return
+        if not state.loaded:
+            state.backlog.append(event)
+            return
+        state.apply(event)
+        method, params, internal = event["method"], event["params"], event["internal"]
+        if method == "participant.left":
+            session = state.local.get(params["participant_id"])
+            if session is not None:
+                code = CLOSE_ON_LEFT.get(params["reason"])
+                if code is not None:
+                    await self.close_session(session, code, params["reason"])
+        frame = json.dumps({"jsonrpc": "2.0", "method": method, "params": params})
+        exclude = internal.get("exclude")
+        toolkit_name = params["toolkit"]["name"] if method == "toolkits.changed" else None
+        for session in list(state.local.values()):
+            if session.participant_id == exclude:
+                continue
+            if toolkit_name is not None and not session.grants.may_invoke(toolkit_name):
+                continue
+            if method == "participant.updated" and params["participant"]["id"] == session.participant_id:
+                session.record = params["participant"]
+            await self.send(session, frame)
+
+    async def close_session(self, session: Session, code: int, reason: str) -> None:
+        frame = json.dumps(
+            {"jsonrpc": "2.0", "method": "connection.closing", "params": {"code": code, "reason": reason}}
+        )
+        await self.send(session, frame)
+        await session.close(code, reason)
+        await self.leave(session, reason)
+
+    # --- other nodes -------------------------------------------------------------------------
+
+    async def on_bus_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("k")
+        if kind == "call":
+            await self.router.deliver_call(message)
+        elif kind == "answer":
+            await self.router.on_answer(message)
+        elif kind == "progress":
+            await self.router.on_progress(message)
+        elif kind == "cancel":
+            await self.router.cancel_hosted(message)
+        elif kind == "notify":
+            session = self.sessions.get(message["to"])
+            if session is not None:
+                await self.send(session, message["frame"])
+        else:
+            logger.error("bus: unknown message kind %r", kind)
+
+    async def sweep(self) -> None:
+        """Marks participants of nodes that stopped heart-beating as left, and fails their calls."""
+        alive = await self.bus.alive_nodes()
+        referenced = {c.host_node for c in self.router.pending.values() if c.host_node}
+        referenced |= {h.reply_node for h in self.router.hosted.values()}
+        lost = referenced - alive
+        if lost:
+            await self.router.nodes_lost(lost)
+        left = await database_sync_to_async(do_leave_lost_nodes)(alive)
+        if left:
+            logger.warning("marked %d participants of lost nodes as left", left)
+
+    async def _housekeep(self) -> None:
+        beats = 0
+        while True:
+            await asyncio.sleep(settings.MESHSITE_NODE_HEARTBEAT_SECONDS)
+            try:
+                await self.bus.heartbeat()
+                beats += 1
+                if beats % 3 == 0:
+                    await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("housekeeping failed; retrying")
+
+
+_nodes: dict[asyncio.AbstractEventLoop, "asyncio.Future[Node]"] = {}
+
+
+async def get_node() -> Node:
+    """The node of the running event loop, started on first use."""
+    loop = asyncio.get_running_loop()
+    future = _nodes.get(loop)
+    if future is None:
+        future = loop.create_future()
+        _nodes[loop] = future
+        node = Node()
+        try:
+            await node.start()
+        except BaseException as exc:
+            del _nodes[loop]
+            future.set_exception(exc)
+            raise
+        future.set_result(node)
+    return await asyncio.shield(future)
+
+
+async def stop_node() -> None:
+    """Stops the running loop's node, if any (tests, graceful shutdown hooks)."""
+    future = _nodes.pop(asyncio.get_running_loop(), None)
+    if future is not None and future.done() and not future.exception():
+        await future.result().stop()
+
+
+def _iso_from_unix(timestamp: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")

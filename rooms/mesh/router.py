@@ -1,0 +1,503 @@
+"""Routes `tools.invoke` to the tool's host and the host's answer back to the caller.
+
+Every call is a `PendingCall` on the caller's node until it ends in exactly one way: the host's
+answer, a typed error (host gone, its node lost, invalid output), the caller's cancel, or the
+deadline timer. The host's node keeps a `HostedCall` so the answer, progress and a host that leaves
+reach the caller's node, wherever it is. Nothing here touches the database: ledger rows are
+appended to an in-memory buffer flushed in batches.
+"""
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from observability.models import ToolCall
+from toolkits.base import BuiltinToolkit, CallContext
+from toolkits.registry import get_builtin
+from toolkits.schema import ToolSpec
+
+from ..errors import ErrorCode, MeshError, invalid_params, not_found, permission_denied
+from ..selectors import find_hosted_toolkit, find_present_participant
+from .session import Session
+from .state import HostedEntry, RoomState
+from .trace import Span, child_span
+
+if TYPE_CHECKING:
+    from .node import Node
+
+logger = logging.getLogger(__name__)
+MAX_CALL_ID_LENGTH = 64
+
+
+@dataclass(eq=False)
+class PendingCall:
+    call_id: str
+    handle: str
+    request_id: Any
+    caller: Session
+    toolkit: str
+    tool: str
+    spec: ToolSpec
+    host_id: str
+    host_identity: str
+    host_node: str
+    on_behalf_of: dict[str, Any] | None
+    span: Span
+    timeout: float
+    started: float
+    t0: float
+    request_bytes: int
+    timer: asyncio.TimerHandle | None = None
+    task: "asyncio.Task[None] | None" = None
+
+
+@dataclass(eq=False)
+class HostedCall:
+    call_id: str
+    host_id: str
+    reply_node: str
+    caller_id: str
+    on_behalf_of_id: str | None
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    toolkit: str
+    tool: str
+    arguments: dict[str, Any]
+    participant_id: str | None
+    on_behalf_of_id: str | None
+    timeout: float
+    handle: str | None
+
+    @classmethod
+    def parse(cls, params: dict[str, Any]) -> "InvokeRequest":
+        toolkit, tool = params.get("toolkit"), params.get("tool")
+        if not isinstance(toolkit, str) or not isinstance(tool, str):
+            raise invalid_params("toolkit and tool must be strings")
+        arguments = params.get("arguments", {})
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise invalid_params("arguments must be an object")
+        participant_id, on_behalf_of_id = params.get("participant_id"), params.get("on_behalf_of_id")
+        for key, value in (("participant_id", participant_id), ("on_behalf_of_id", on_behalf_of_id)):
+            if value is not None and not isinstance(value, str):
+                raise invalid_params(f"{key} must be a string or null")
+        timeout = params.get("timeout")
+        if timeout is None:
+            timeout = settings.MESHSITE_DEFAULT_TIMEOUT
+        elif isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise invalid_params("timeout must be a positive number of seconds")
+        handle = params.get("call_id")
+        if handle is not None and (not isinstance(handle, str) or not 0 < len(handle) <= MAX_CALL_ID_LENGTH):
+            raise invalid_params(f"call_id must be a string of 1-{MAX_CALL_ID_LENGTH} characters")
+        return cls(
+            toolkit,
+            tool,
+            arguments,
+            participant_id,
+            on_behalf_of_id,
+            min(float(timeout), settings.MESHSITE_MAX_TIMEOUT),
+            handle,
+        )
+
+
+def new_call_id() -> str:
+    return "k_" + secrets.token_hex(8)
+
+
+def error_status(error: MeshError | None) -> str:
+    if error is None:
+        return ToolCall.Status.OK
+    if error.code == ErrorCode.TIMEOUT:
+        return ToolCall.Status.TIMEOUT
+    if error.code == ErrorCode.CANCELLED:
+        return ToolCall.Status.CANCELLED
+    return ToolCall.Status.ERROR
+
+
+class Router:
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+        self.pending: dict[str, PendingCall] = {}
+        self.hosted: dict[str, HostedCall] = {}
+
+    # --- the caller's side -------------------------------------------------------------------
+
+    async def invoke(self, session: Session, request_id: Any, params: dict[str, Any], size: int) -> None:
+        """Starts a call; its response is sent to the caller when the call ends."""
+        request = InvokeRequest.parse(params)
+        session.grants.check_invoke(request.toolkit, request.tool)
+        handle = request.handle or secrets.token_hex(8)
+        if handle in session.calls:
+            raise invalid_params(f"call_id {handle!r} is already in use by a pending call")
+        on_behalf_of = await self._on_behalf_of(session, request.on_behalf_of_id)
+        span = child_span(params)
+        builtin = get_builtin(request.toolkit)
+        if builtin is not None:
+            spec = builtin.tools.get(request.tool)
+            if spec is None:
+                raise not_found(f"the {request.toolkit} toolkit has no tool {request.tool!r}")
+            spec.check_arguments(request.arguments)
+            call = self._open(session, request, handle, request_id, spec, None, "", on_behalf_of, span, size)
+            call.task = asyncio.create_task(self._run_builtin(call, builtin, request.arguments))
+            return
+        state = self.node.rooms[session.room_id]
+        entry = await self._find_toolkit(state, request.toolkit, request.participant_id)
+        spec = entry.tools.get(request.tool)
+        if spec is None:
+            raise not_found(f"toolkit {request.toolkit!r} has no tool {request.tool!r}")
+        spec.check_arguments(request.arguments)
+        host_node = state.nodes.get(entry.host_id)
+        if host_node is None:
+            raise MeshError(ErrorCode.PARTICIPANT_GONE, "the toolkit's host has left the room")
+        call = self._open(session, request, handle, request_id, spec, entry, host_node, on_behalf_of, span, size)
+        frame = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": call.call_id,
+                "method": "tools.call",
+                "params": {
+                    "call_id": call.call_id,
+                    "toolkit": request.toolkit,
+                    "tool": request.tool,
+                    "arguments": request.arguments,
+                    "caller": session.summary,
+                    "on_behalf_of": on_behalf_of,
+                    "deadline": _iso(call.started + call.timeout),
+                    "_meta": {"traceparent": span.traceparent},
+                },
+            }
+        )
+        delivery = {
+            "k": "call",
+            "call_id": call.call_id,
+            "host_id": entry.host_id,
+            "frame": frame,
+            "reply": self.node.id,
+            "caller_id": session.participant_id,
+            "on_behalf_of_id": on_behalf_of["id"] if on_behalf_of else None,
+        }
+        if host_node == self.node.id:
+            await self.deliver_call(delivery)
+        elif not await self.node.bus.publish(host_node, delivery):
+            await self._end(call, error=MeshError(ErrorCode.UNAVAILABLE, "the toolkit's host cannot be reached"))
+
+    def _open(
+        self,
+        session: Session,
+        request: InvokeRequest,
+        handle: str,
+        request_id: Any,
+        spec: ToolSpec,
+        entry: HostedEntry | None,
+        host_node: str,
+        on_behalf_of: dict[str, Any] | None,
+        span: Span,
+        size: int,
+    ) -> PendingCall:
+        call = PendingCall(
+            call_id=new_call_id(),
+            handle=handle,
+            request_id=request_id,
+            caller=session,
+            toolkit=request.toolkit,
+            tool=request.tool,
+            spec=spec,
+            host_id=entry.host_id if entry else "",
+            host_identity=str(entry.record.get("participant_identity") or "") if entry else "",
+            host_node=host_node,
+            on_behalf_of=on_behalf_of,
+            span=span,
+            timeout=request.timeout,
+            started=time.time(),
+            t0=time.perf_counter(),
+            request_bytes=size,
+        )
+        self.pending[call.call_id] = call
+        session.calls[handle] = call.call_id
+        call.timer = asyncio.get_running_loop().call_later(
+            request.timeout, lambda: asyncio.ensure_future(self._expire(call.call_id))
+        )
+        return call
+
+    async def _find_toolkit(self, state: RoomState, name: str, host_id: str | None) -> HostedEntry:
+        entry = state.find_toolkit(name, host_id)
+        if entry is None:
+            # The registration's event may not have reached this node yet: ask the database.
+            found = await sync_to_async(find_hosted_toolkit)(state.room_id, name, host_id)
+            if found is not None:
+                toolkit, host, node = found
+                if host["id"] not in state.participants:
+                    state.add_participant(host, node)
+                entry = state.add_toolkit(toolkit)
+        if entry is not None:
+            return entry
+        if host_id is None and any(key[1] == name for key in state.hosted):
+            raise permission_denied(f"toolkit {name!r} is private: name its host with participant_id")
+        if host_id is not None and host_id not in state.participants:
+            raise not_found(f"participant {host_id!r} is not in this room")
+        raise not_found(f"no toolkit named {name!r} in this room")
+
+    async def _on_behalf_of(self, session: Session, participant_id: str | None) -> dict[str, Any] | None:
+        if participant_id is None or participant_id == session.participant_id:
+            return None
+        acting_for_them = any(
+            (hosted := self.hosted.get(call_id)) is not None
+            and participant_id in (hosted.caller_id, hosted.on_behalf_of_id)
+            for call_id in session.hosted
+        )
+        if not acting_for_them and not session.grants.flag("impersonate"):
+            raise permission_denied(
+                "on_behalf_of_id needs the impersonate grant or a call in flight from that participant"
+            )
+        record = self.node.rooms[session.room_id].participants.get(participant_id)
+        if record is None:
+            found = await sync_to_async(find_present_participant)(session.room_id, participant_id)
+            if found is None:
+                raise not_found(f"participant {participant_id!r} is not in this room")
+            record = found[0]
+        return {key: record[key] for key in ("id", "identity", "role", "name")}
+
+    async def _run_builtin(self, call: PendingCall, toolkit: BuiltinToolkit, arguments: dict[str, Any]) -> None:
+        ctx = CallContext(self.node, call.caller, call.on_behalf_of, call.call_id, call.span.traceparent)
+        try:
+            output = await toolkit.call(call.tool, ctx, arguments)
+        except MeshError as error:
+            await self._end(call, error=error)
+        except Exception:
+            logger.exception("built-in %s.%s failed", call.toolkit, call.tool)
+            await self._end(call, error=MeshError(ErrorCode.INTERNAL_ERROR, f"{call.toolkit}.{call.tool} failed"))
+        else:
+            await self._end(call, output=output)
+
+    async def cancel(self, session: Session, params: dict[str, Any]) -> dict[str, Any]:
+        handle = params.get("call_id")
+        if not isinstance(handle, str):
+            raise invalid_params("call_id must be a string")
+        call = self.pending.get(session.calls.get(handle, ""))
+        if call is None:
+            raise not_found(f"no pending call {handle!r}")
+        await self._end(call, error=MeshError(ErrorCode.CANCELLED, "the call was cancelled by the caller"))
+        await self._stop_host_work(call, "cancelled")
+        return {"cancelled": True}
+
+    async def _expire(self, call_id: str) -> None:
+        call = self.pending.get(call_id)
+        if call is None:
+            return
+        await self._end(
+            call,
+            error=MeshError(ErrorCode.TIMEOUT, f"{call.toolkit}.{call.tool} did not answer within {call.timeout:g}s"),
+        )
+        await self._stop_host_work(call, "timeout")
+
+    async def _stop_host_work(self, call: PendingCall, reason: str) -> None:
+        if call.task is not None:
+            call.task.cancel()
+            return
+        message = {"k": "cancel", "call_id": call.call_id, "reason": reason}
+        if call.host_node == self.node.id:
+            await self.cancel_hosted(message)
+        else:
+            await self.node.bus.publish(call.host_node, message)
+
+    async def on_answer(self, message: dict[str, Any]) -> None:
+        """The host's answer or a server-side failure, arriving on the caller's node."""
+        call = self.pending.get(message["call_id"])
+        if call is None or message.get("host_id", call.host_id) != call.host_id:
+            return  # late (after a timeout or cancel) or from a participant the call never went to
+        if "code" in message:
+            await self._end(call, error=MeshError(ErrorCode(message["code"]), message["message"]))
+        elif "error" in message:
+            host_error = message["error"]
+            text = host_error.get("message") if isinstance(host_error, dict) else None
+            text = text if isinstance(text, str) else "the host answered with an error"
+            await self._end(
+                call,
+                error=MeshError(
+                    ErrorCode.TOOL_FAILED,
+                    f"{call.toolkit}.{call.tool} failed: {text}",
+                    message=text,
+                    host_error=host_error,
+                ),
+            )
+        else:
+            output = message.get("result")
+            errors = call.spec.output_errors(output)
+            if errors:
+                error = MeshError(
+                    ErrorCode.TOOL_FAILED, "the tool's output does not match its output_schema", errors=errors
+                )
+                await self._end(call, error=error)
+            else:
+                await self._end(call, output=output)
+
+    async def on_progress(self, message: dict[str, Any]) -> None:
+        call = self.pending.get(message["call_id"])
+        if call is None or message.get("host_id") != call.host_id:
+            return
+        frame = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "tools.progress",
+                "params": {"call_id": call.handle, "progress": message.get("progress")},
+            }
+        )
+        await self.node.send(call.caller, frame)
+
+    async def _end(self, call: PendingCall, *, output: Any = None, error: MeshError | None = None) -> None:
+        """Ends a call exactly once: answers the caller (if still here) and writes the ledger row."""
+        if self.pending.pop(call.call_id, None) is None:
+            return
+        caller = call.caller
+        caller.calls.pop(call.handle, None)
+        if call.timer is not None:
+            call.timer.cancel()
+        response_bytes = 0
+        status = error_status(error)
+        if caller.closed:
+            status = ToolCall.Status.ABANDONED
+        else:
+            if error is None:
+                body: dict[str, Any] = {"result": {"call_id": call.handle, "output": output}}
+            else:
+                body = {"error": error.to_error()}
+            frame = json.dumps({"jsonrpc": "2.0", "id": call.request_id, **body})
+            response_bytes = len(frame)
+            await self.node.send(caller, frame)
+        obo = call.on_behalf_of or {}
+        self.node.ledger.record(
+            {
+                "call_id": call.call_id,
+                "project_id": caller.project_id,
+                "room_id": caller.room_id,
+                "room_name": caller.room_name,
+                "toolkit": call.toolkit,
+                "tool": call.tool,
+                "caller_id": caller.participant_id,
+                "caller_identity": caller.identity,
+                "on_behalf_of_id": obo.get("id", ""),
+                "on_behalf_of_identity": obo.get("identity", ""),
+                "host_id": call.host_id,
+                "host_identity": call.host_identity,
+                "started_at": datetime.fromtimestamp(call.started, tz=UTC),
+                "latency_ms": (time.perf_counter() - call.t0) * 1000,
+                "request_bytes": call.request_bytes,
+                "response_bytes": response_bytes,
+                "status": status,
+                "error_code": int(error.code) if error else None,
+                "error_message": error.message if error else "",
+                "trace_id": call.span.trace_id,
+                "span_id": call.span.span_id,
+                "parent_span_id": call.span.parent_span_id,
+                "node": self.node.id,
+            }
+        )
+
+    # --- the host's side ---------------------------------------------------------------------
+
+    async def deliver_call(self, message: dict[str, Any]) -> None:
+        host = self.node.sessions.get(message["host_id"])
+        if host is None or host.closed:
+            await self._reply(message["reply"], self._gone(message["call_id"], "the toolkit's host has left"))
+            return
+        call_id = message["call_id"]
+        self.hosted[call_id] = HostedCall(
+            call_id, host.participant_id, message["reply"], message["caller_id"], message.get("on_behalf_of_id")
+        )
+        host.hosted.add(call_id)
+        await self.node.send(host, message["frame"])
+
+    async def on_host_response(self, host: Session, response: dict[str, Any]) -> None:
+        call_id = response.get("id")
+        hosted = self.hosted.get(call_id) if isinstance(call_id, str) else None
+        if hosted is None or hosted.host_id != host.participant_id:
+            return  # an answer to a finished or cancelled call, or to a call it never got
+        del self.hosted[hosted.call_id]
+        host.hosted.discard(hosted.call_id)
+        answer: dict[str, Any] = {"k": "answer", "call_id": hosted.call_id, "host_id": host.participant_id}
+        if "error" in response:
+            answer["error"] = response["error"]
+        else:
+            answer["result"] = response.get("result")
+        await self._reply(hosted.reply_node, answer)
+
+    async def on_host_progress(self, host: Session, params: dict[str, Any]) -> None:
+        call_id = params.get("call_id")
+        hosted = self.hosted.get(call_id) if isinstance(call_id, str) else None
+        if hosted is None or hosted.host_id != host.participant_id:
+            return
+        message = {
+            "k": "progress",
+            "call_id": hosted.call_id,
+            "host_id": host.participant_id,
+            "progress": params.get("progress"),
+        }
+        if hosted.reply_node == self.node.id:
+            await self.on_progress(message)
+        else:
+            await self.node.bus.publish(hosted.reply_node, message)
+
+    async def cancel_hosted(self, message: dict[str, Any]) -> None:
+        hosted = self.hosted.pop(message["call_id"], None)
+        if hosted is None:
+            return
+        host = self.node.sessions.get(hosted.host_id)
+        if host is not None:
+            host.hosted.discard(hosted.call_id)
+            frame = json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "tools.cancelled",
+                    "params": {"call_id": hosted.call_id, "reason": message.get("reason", "cancelled")},
+                }
+            )
+            await self.node.send(host, frame)
+
+    async def _reply(self, node_id: str, message: dict[str, Any]) -> None:
+        if node_id == self.node.id:
+            await self.on_answer(message)
+        else:
+            await self.node.bus.publish(node_id, message)  # a lost caller node needs no answer
+
+    @staticmethod
+    def _gone(call_id: str, text: str) -> dict[str, Any]:
+        return {"k": "answer", "call_id": call_id, "code": int(ErrorCode.PARTICIPANT_GONE), "message": text}
+
+    # --- sessions and nodes that go away -----------------------------------------------------
+
+    async def session_gone(self, session: Session) -> None:
+        """Fails the calls a leaving session hosts and abandons the ones it made."""
+        for call_id in list(session.calls.values()):
+            call = self.pending.get(call_id)
+            if call is not None:
+                await self._end(call)
+                await self._stop_host_work(call, "caller left")
+        for call_id in list(session.hosted):
+            hosted = self.hosted.pop(call_id, None)
+            if hosted is not None:
+                await self._reply(
+                    hosted.reply_node,
+                    self._gone(call_id, f"the host {session.identity!r} left before answering"),
+                )
+        session.hosted.clear()
+
+    async def nodes_lost(self, lost: set[str]) -> None:
+        for call in [c for c in self.pending.values() if c.host_node in lost]:
+            await self._end(call, error=MeshError(ErrorCode.PARTICIPANT_GONE, "the host's server node was lost"))
+        for hosted in [h for h in self.hosted.values() if h.reply_node in lost]:
+            await self.cancel_hosted({"call_id": hosted.call_id, "reason": "caller left"})
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")

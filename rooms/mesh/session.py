@@ -1,0 +1,38 @@
+"""A live participant connection as the routing core sees it, independent of the consumer."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..grants import Grants
+from .ratelimit import TokenBucket
+
+
+@dataclass(eq=False)
+class Session:
+    participant_id: str
+    identity: str
+    role: str
+    name: str
+    room_id: int
+    room_name: str
+    project_id: int
+    project_slug: str
+    grants: Grants
+    record: dict[str, Any]
+    send_text: Callable[[str], Awaitable[None]]
+    close: Callable[[int, str], Awaitable[None]]
+    # set by the consumer: verifies a fresh token and moves the session's expiry
+    refresh_token: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+    # caller handle -> server call id, for calls this session made and that are still pending
+    calls: dict[str, str] = field(default_factory=dict)
+    # server call ids of calls routed to this session as host and not answered yet
+    hosted: set[str] = field(default_factory=set)
+    bucket: TokenBucket | None = None
+    # requests refused in a row for the rate limit; a long run means a flood
+    refusals: int = 0
+    closed: bool = False
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.participant_id, "identity": self.identity, "role": self.role, "name": self.name}

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import studio
+
+urlpatterns = [
+    path("", studio.index, name="studio-index"),
+    path("studio/<slug:project>/<str:room>/", studio.room_page, name="studio-room"),
+]

@@ -1,0 +1,71 @@
+"""`messaging`: send a message to one participant or to everyone in the room."""
+
+import json
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from rooms.errors import ErrorCode, MeshError, not_found
+from rooms.events import send_room_event_on_commit
+
+from ..base import BuiltinToolkit, CallContext, builtin_tool
+
+MESSAGE_TYPE = {"type": "string", "minLength": 1, "maxLength": 100}
+
+
+class MessagingToolkit(BuiltinToolkit):
+    name = "messaging"
+    description = "Send messages to one participant or to everyone in the room."
+
+    @builtin_tool(
+        description="Send a message to one participant.",
+        input_schema={
+            "type": "object",
+            "properties": {"to": {"type": "string"}, "type": MESSAGE_TYPE, "message": {}},
+            "required": ["to", "type", "message"],
+            "additionalProperties": False,
+        },
+        output_schema={"type": "object", "properties": {"delivered": {"type": "boolean"}}},
+    )
+    async def send(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
+        ctx.caller.grants.check_flag("messaging", "send messages")
+        caller = ctx.caller
+        frame = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "messaging.message",
+                "params": {
+                    "from": caller.summary,
+                    "to": arguments["to"],
+                    "type": arguments["type"],
+                    "message": arguments["message"],
+                },
+            }
+        )
+        if arguments["to"] not in ctx.node.rooms[caller.room_id].participants:
+            raise not_found(f"participant {arguments['to']!r} is not in this room")
+        if not await ctx.node.notify(caller.room_id, arguments["to"], frame):
+            raise MeshError(ErrorCode.PARTICIPANT_GONE, "the participant left before the message arrived")
+        return {"delivered": True}
+
+    @builtin_tool(
+        description="Send a message to everyone else in the room.",
+        input_schema={
+            "type": "object",
+            "properties": {"type": MESSAGE_TYPE, "message": {}},
+            "required": ["type", "message"],
+            "additionalProperties": False,
+        },
+        output_schema={"type": "object", "properties": {"delivered": {"type": "integer"}}},
+    )
+    async def broadcast(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
+        ctx.caller.grants.check_flag("messaging", "send messages")
+        caller = ctx.caller
+        params = {"from": caller.summary, "to": None, "type": arguments["type"], "message": arguments["message"]}
+        await sync_to_async(_broadcast)(caller.room_id, params, caller.participant_id)
+        return {"delivered": len(ctx.node.rooms[caller.room_id].participants) - 1}
+
+
+def _broadcast(room_id: int, params: dict[str, Any], sender_id: str) -> None:
+    # Outside a transaction on_commit runs at once: the room group carries it to every node.
+    send_room_event_on_commit(room_id, "messaging.message", params, exclude=sender_id)

@@ -1,0 +1,29 @@
+"""The built-in toolkits, imported lazily on first use."""
+
+from functools import cache
+
+from django.utils.module_loading import import_string
+
+from .base import BuiltinToolkit
+
+BUILTIN_TOOLKITS: dict[str, str] = {
+    "messaging": "toolkits.builtin.messaging.MessagingToolkit",
+    "participants": "toolkits.builtin.participants.ParticipantsToolkit",
+}
+# Reserved now so no participant can squat a name a later built-in needs.
+RESERVED_NAMES = frozenset(
+    {*BUILTIN_TOOLKITS, "agents", "storage", "threads", "queues", "vectors", "usage", "room", "tools"}
+)
+
+
+@cache
+def get_builtin(name: str) -> BuiltinToolkit | None:
+    path = BUILTIN_TOOLKITS.get(name)
+    if path is None:
+        return None
+    toolkit_class: type[BuiltinToolkit] = import_string(path)
+    return toolkit_class()
+
+
+def all_builtins() -> list[BuiltinToolkit]:
+    return [toolkit for name in BUILTIN_TOOLKITS if (toolkit := get_builtin(name)) is not None]

@@ -1,0 +1,36 @@
+# Meshsite: `make run` serves the embedded default, `make test` runs the whole test suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test lint bench install install-dev
+
+$(VENV)/.run-installed: requirements.txt client/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -e ./client
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.run-installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.run-installed
+install-dev: $(VENV)/.dev-installed
+
+run: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py demo
+	$(PY) manage.py serve --port $(PORT)
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check rooms toolkits observability meshsite agents client tests bench
+	$(VENV)/bin/mypy rooms toolkits observability meshsite agents client/meshsite_client
+
+bench: install-dev
+	$(PY) bench/relay.py $(BENCH_ARGS)

@@ -87,7 +87,8 @@ def list_rooms(request: HttpRequest, project: Project) -> JsonResponse:
     return JsonResponse(
         {
             "rooms": [
-                {"name": r.name, "participants": getattr(r, "present", 0), "created_at": r.created_at.isoformat()} for r in page
+                {"name": r.name, "participants": getattr(r, "present", 0), "created_at": r.created_at.isoformat()}
+                for r in page
             ],
             "page": page.number,
             "pages": paginator.num_pages,

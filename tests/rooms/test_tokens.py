@@ -77,7 +77,7 @@ def test_it_refuses_a_token_signed_with_another_key():
             "iat": int(time.time()),
             "exp": int(time.time()) + 60,
         },
-        "not-the-server-key",
+        "not-the-server-key-but-long-enough-for-hs256",
         algorithm="HS256",
     )
     with pytest.raises(TokenError, match="invalid token"):

@@ -26,6 +26,8 @@ class RawPeer:
                 async with self.arrived:
                     self.inbox.append(json.loads(frame))
                     self.arrived.notify_all()
+        except websockets.ConnectionClosed:
+            pass  # the close code stays readable on self.ws
         finally:
             async with self.arrived:
                 self.arrived.notify_all()

@@ -8,11 +8,26 @@ import asyncio
 import os
 from typing import Any
 
+import daphne.server
 from channels.routing import get_default_application
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketFactory
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+
+
+class MeshWebSocketFactory(WebSocketFactory):
+    """Autobahn's default answer to a protocol failure (such as a frame over the size limit) is to
+    drop the TCP connection; clients then see 1006 and no reason. Fail with a close frame instead,
+    so an oversized frame closes with 1009 as documented."""
+
+    def setProtocolOptions(self, **options: Any) -> None:
+        super().setProtocolOptions(failByDrop=False, **options)
+
+
+# Daphne builds its factory inside Server.run(); this is the one place to swap it.
+daphne.server.WebSocketFactory = MeshWebSocketFactory  # type: ignore[misc]
 
 
 class Command(BaseCommand):

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -37,6 +38,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
     session: Session | None = None
     claims: TokenClaims | None = None
     expiry: asyncio.TimerHandle | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # Channels' loop (await_many_dispatch) wraps every frame in a new task to also listen on a
+        # per-connection channel; without one, a plain loop does the same work for less.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale DB connections before every message, a thread hop per frame; frames
@@ -72,7 +85,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.close(code)
 
     async def send_text(self, text: str) -> None:
-        await self.send(text_data=text)
+        await self.base_send({"type": "websocket.send", "text": text})
 
     async def close_with(self, code: int, reason: str) -> None:
         await self.close(code)

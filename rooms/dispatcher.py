@@ -5,7 +5,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from toolkits.schema import parse_toolkit_definition
@@ -13,6 +12,7 @@ from toolkits.schema import parse_toolkit_definition
 from .actions.participants import do_set_attributes
 from .actions.toolkits import do_register_toolkit, do_unregister_toolkit
 from .errors import ErrorCode, MeshError, invalid_params, not_found
+from .events import run_action
 from .mesh.node import Node
 from .mesh.session import Session
 
@@ -107,7 +107,7 @@ async def tools_cancel(node: Node, session: Session, params: dict[str, Any], req
 async def toolkits_register(node: Node, session: Session, params: dict[str, Any], request_id: Any, size: int) -> Any:
     definition = parse_toolkit_definition(params)
     session.grants.check_register(definition.name)
-    record = await database_sync_to_async(do_register_toolkit)(session.participant_id, definition)
+    record = await run_action(do_register_toolkit, session.participant_id, definition)
     # Apply to this node's cache now: the caller may invoke it before the event comes back.
     node.rooms[session.room_id].add_toolkit(record)
     return {"toolkit": record}
@@ -117,7 +117,7 @@ async def toolkits_unregister(node: Node, session: Session, params: dict[str, An
     name = params.get("name")
     if not isinstance(name, str):
         raise invalid_params("name must be a string")
-    await database_sync_to_async(do_unregister_toolkit)(session.participant_id, name)
+    await run_action(do_unregister_toolkit, session.participant_id, name)
     node.rooms[session.room_id].remove_toolkit(session.participant_id, name)
     return {"unregistered": True}
 
@@ -136,8 +136,8 @@ async def set_attributes(node: Node, session: Session, params: dict[str, Any], r
     attributes = params.get("attributes")
     if not isinstance(attributes, dict):
         raise invalid_params("attributes must be an object")
-    record = await database_sync_to_async(do_set_attributes)(
-        session.participant_id, attributes, settings.MESHSITE_MAX_ATTRIBUTES_BYTES
+    record = await run_action(
+        do_set_attributes, session.participant_id, attributes, settings.MESHSITE_MAX_ATTRIBUTES_BYTES
     )
     session.record = record
     node.rooms[session.room_id].participants[session.participant_id] = record

@@ -4,16 +4,27 @@ An event is a protocol notification (`method`, `params`) plus `internal` routing
 reach clients (which node holds a participant, who to exclude). It goes to the room's channel-layer
 group, which each server node joins once while it has participants in that room; the node applies
 it to its room cache and fans it out to its local connections.
+
+Actions run in a database thread. When the web node runs one (`run_action`), committed events are
+collected and sent from the event loop once the action returns: a database thread blocking on the
+loop (async_to_sync) would stall it, and hang forever if the loop stops first. Elsewhere (Celery,
+management commands) they are sent synchronously on commit.
 """
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+_outbox: ContextVar[list[dict[str, Any]] | None] = ContextVar("room_event_outbox", default=None)
 
 
 def room_group(room_id: int) -> str:
@@ -26,12 +37,46 @@ def room_event(room_id: int, method: str, params: dict[str, Any], **internal: An
 
 def send_room_event_on_commit(room_id: int, method: str, params: dict[str, Any], **internal: Any) -> None:
     event = room_event(room_id, method, params, **internal)
-    transaction.on_commit(lambda: _send(event))
+    transaction.on_commit(lambda: _committed(event))
 
 
-def _send(event: dict[str, Any]) -> None:
+def _committed(event: dict[str, Any]) -> None:
+    outbox = _outbox.get()
+    if outbox is not None:
+        outbox.append(event)
+        return
     layer = get_channel_layer()
     if layer is None:
         logger.error("no channel layer configured; room event %s dropped", event["method"])
         return
     async_to_sync(layer.group_send)(room_group(event["room_id"]), event)
+
+
+async def send_room_event(room_id: int, method: str, params: dict[str, Any], **internal: Any) -> None:
+    """For events that follow no database write (a broadcast message)."""
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(room_group(room_id), room_event(room_id, method, params, **internal))
+
+
+async def run_action(action: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Runs a database action from the event loop, then sends the events it committed."""
+    outbox: list[dict[str, Any]] = []
+    token = _outbox.set(outbox)
+    try:
+        return await database_sync_to_async(action)(*args, **kwargs)
+    finally:
+        _outbox.reset(token)
+        layer = get_channel_layer()
+        assert layer is not None
+        for event in outbox:
+            await layer.group_send(room_group(event["room_id"]), event)
+
+
+def discard_events(action: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Runs an action whose events nobody can receive (at interpreter exit, with no event loop)."""
+    token = _outbox.set([])
+    try:
+        return action(*args, **kwargs)
+    finally:
+        _outbox.reset(token)

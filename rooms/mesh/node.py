@@ -16,7 +16,7 @@ from django.conf import settings
 from observability.ledger import Ledger
 
 from ..actions.participants import do_join, do_leave, do_leave_lost_nodes, do_leave_node
-from ..events import room_group
+from ..events import discard_events, room_group, run_action
 from ..models import Room
 from ..selectors import load_room_snapshot
 from ..tokens import TokenClaims
@@ -80,7 +80,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.ledger.stop()
-        await database_sync_to_async(do_leave_node)(self.id, "node stopped")
+        await run_action(do_leave_node, self.id, "node stopped")
         await self.bus.stop()
 
     def stop_sync(self) -> None:
@@ -90,7 +90,7 @@ class Node:
         self.stopped = True
         self.ledger.flush_sync()
         try:
-            do_leave_node(self.id, "node stopped")
+            discard_events(do_leave_node, self.id, "node stopped")
         except Exception:
             logger.exception("could not mark node %s's participants as left", self.id)
         self.bus.forget_sync()
@@ -101,7 +101,7 @@ class Node:
         state = await self._enter_room(room.pk)
         state.joining += 1
         try:
-            participant = await database_sync_to_async(do_join)(room, claims, self.id)
+            participant = await run_action(do_join, room, claims, self.id)
         finally:
             state.joining -= 1
         record = participant.to_record()
@@ -173,7 +173,7 @@ class Node:
             state.local.pop(session.participant_id, None)
             state.remove_participant(session.participant_id)
         await self.router.session_gone(session)
-        await database_sync_to_async(do_leave)(session.participant_id, reason)
+        await run_action(do_leave, session.participant_id, reason)
         if state is not None:
             await self._exit_room_if_idle(state)
 
@@ -306,7 +306,7 @@ class Node:
         lost = referenced - alive
         if lost:
             await self.router.nodes_lost(lost)
-        left = await database_sync_to_async(do_leave_lost_nodes)(alive)
+        left = await run_action(do_leave_lost_nodes, alive)
         if left:
             logger.warning("marked %d participants of lost nodes as left", left)
 

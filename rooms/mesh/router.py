@@ -8,6 +8,7 @@ appended to an in-memory buffer flushed in batches.
 """
 
 import asyncio
+import itertools
 import json
 import logging
 import secrets
@@ -111,8 +112,13 @@ class InvokeRequest:
         )
 
 
+_call_numbers = itertools.count(1)
+# Call ids need to be unique, not secret: who may answer a call is checked against its host.
+_CALL_ID_PREFIX = "k_" + secrets.token_hex(4)
+
+
 def new_call_id() -> str:
-    return "k_" + secrets.token_hex(8)
+    return f"{_CALL_ID_PREFIX}{next(_call_numbers):x}"
 
 
 def error_status(error: MeshError | None) -> str:
@@ -137,7 +143,7 @@ class Router:
         """Starts a call; its response is sent to the caller when the call ends."""
         request = InvokeRequest.parse(params)
         session.grants.check_invoke(request.toolkit, request.tool)
-        handle = request.handle or secrets.token_hex(8)
+        handle = request.handle or new_call_id()
         if handle in session.calls:
             raise invalid_params(f"call_id {handle!r} is already in use by a pending call")
         on_behalf_of = await self._on_behalf_of(session, request.on_behalf_of_id)
@@ -390,7 +396,7 @@ class Router:
                 "on_behalf_of_identity": obo.get("identity", ""),
                 "host_id": call.host_id,
                 "host_identity": call.host_identity,
-                "started_at": datetime.fromtimestamp(call.started, tz=UTC),
+                "started_at": call.started,
                 "latency_ms": (time.perf_counter() - call.t0) * 1000,
                 "request_bytes": call.request_bytes,
                 "response_bytes": response_bytes,

@@ -1,7 +1,7 @@
 """W3C Trace Context: continue the caller's trace across every hop of a call."""
 
+import random
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,5 +26,10 @@ def child_span(params: dict[str, Any]) -> Span:
     header = meta.get("traceparent") if isinstance(meta, dict) else None
     match = TRACEPARENT_RE.match(header) if isinstance(header, str) else None
     if match and match.group(1) != "0" * 32:
-        return Span(match.group(1), secrets.token_hex(8), match.group(2), match.group(3))
-    return Span(secrets.token_hex(16), secrets.token_hex(8), "", "01")
+        return Span(match.group(1), _random_hex(16), match.group(2), match.group(3))
+    return Span(_random_hex(32), _random_hex(16), "", "01")
+
+
+def _random_hex(digits: int) -> str:
+    # Trace and span ids must be unique, not unguessable (W3C Trace Context): no syscall needed.
+    return f"{random.getrandbits(digits * 4) or 1:0{digits}x}"

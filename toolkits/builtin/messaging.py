@@ -3,10 +3,8 @@
 import json
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from rooms.errors import ErrorCode, MeshError, not_found
-from rooms.events import send_room_event_on_commit
+from rooms.events import send_room_event
 
 from ..base import BuiltinToolkit, CallContext, builtin_tool
 
@@ -62,10 +60,5 @@ class MessagingToolkit(BuiltinToolkit):
         ctx.caller.grants.check_flag("messaging", "send messages")
         caller = ctx.caller
         params = {"from": caller.summary, "to": None, "type": arguments["type"], "message": arguments["message"]}
-        await sync_to_async(_broadcast)(caller.room_id, params, caller.participant_id)
+        await send_room_event(caller.room_id, "messaging.message", params, exclude=caller.participant_id)
         return {"delivered": len(ctx.node.rooms[caller.room_id].participants) - 1}
-
-
-def _broadcast(room_id: int, params: dict[str, Any], sender_id: str) -> None:
-    # Outside a transaction on_commit runs at once: the room group carries it to every node.
-    send_room_event_on_commit(room_id, "messaging.message", params, exclude=sender_id)

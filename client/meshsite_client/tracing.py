@@ -1,0 +1,59 @@
+"""W3C Trace Context helpers.
+
+The server continues whatever trace a request carries in `params._meta.traceparent`. A tool
+handler runs with the incoming traceparent in `current_traceparent`, so calls it makes through
+`ctx.room.invoke` land in the same trace without the handler passing anything along.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from contextvars import ContextVar
+
+TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+current_traceparent: ContextVar[str | None] = ContextVar("meshsite_traceparent", default=None)
+
+
+def new_trace_id() -> str:
+    trace_id = secrets.token_hex(16)
+    # All-zero ids are invalid per the spec; astronomically unlikely, but cheap to rule out.
+    return trace_id if int(trace_id, 16) else new_trace_id()
+
+
+def new_span_id() -> str:
+    span_id = secrets.token_hex(8)
+    return span_id if int(span_id, 16) else new_span_id()
+
+
+def new_traceparent(trace_id: str | None = None, *, sampled: bool = True) -> str:
+    """A fresh `00-<32 hex>-<16 hex>-<flags>` value; pass `trace_id` to stay in an existing trace."""
+    trace = trace_id if trace_id is not None else new_trace_id()
+    if not re.fullmatch(r"[0-9a-f]{32}", trace) or not int(trace, 16):
+        raise ValueError(f"invalid trace id: {trace!r}")
+    return f"00-{trace}-{new_span_id()}-{'01' if sampled else '00'}"
+
+
+def is_valid_traceparent(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    match = TRACEPARENT_RE.match(value)
+    if match is None or match.group(1) == "ff":
+        return False
+    return int(match.group(2), 16) != 0 and int(match.group(3), 16) != 0
+
+
+def trace_id_of(traceparent: str) -> str:
+    match = TRACEPARENT_RE.match(traceparent)
+    if match is None:
+        raise ValueError(f"invalid traceparent: {traceparent!r}")
+    return match.group(2)
+
+
+def child_traceparent(traceparent: str) -> str:
+    """Same trace, new span id: for a client that wants its own span under an incoming one."""
+    match = TRACEPARENT_RE.match(traceparent)
+    if match is None:
+        raise ValueError(f"invalid traceparent: {traceparent!r}")
+    return f"{match.group(1)}-{match.group(2)}-{new_span_id()}-{match.group(4)}"

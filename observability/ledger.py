@@ -31,7 +31,7 @@ MAX_BUFFERED = 200_000
 @cache
 def insert_statement() -> tuple[str, tuple[str, ...]]:
     fields = [f for f in ToolCall._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     table = connection.ops.quote_name(ToolCall._meta.db_table)
     return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", tuple(f.attname for f in fields)

@@ -54,9 +54,22 @@ def _committed(event: dict[str, Any]) -> None:
 
 async def send_room_event(room_id: int, method: str, params: dict[str, Any], **internal: Any) -> None:
     """For events that follow no database write (a broadcast message)."""
+    await _group_send(room_event(room_id, method, params, **internal))
+
+
+async def _group_send(event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     assert layer is not None
-    await layer.group_send(room_group(room_id), room_event(room_id, method, params, **internal))
+    try:
+        try:
+            await layer.group_send(room_group(event["room_id"]), event)
+        except ConnectionError:
+            # A pooled connection that Redis closed (a restart) fails once, then reconnects.
+            await layer.group_send(room_group(event["room_id"]), event)
+    except Exception:
+        # The write it follows is committed; nodes resynchronise from the database when the
+        # layer's Redis comes back (Node.resync), so losing the event must not fail the request.
+        logger.exception("room event %s could not be sent; the channel layer is unavailable", event["method"])
 
 
 async def run_action(action: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -67,10 +80,8 @@ async def run_action(action: Callable[P, R], *args: P.args, **kwargs: P.kwargs) 
         return await database_sync_to_async(action)(*args, **kwargs)
     finally:
         _outbox.reset(token)
-        layer = get_channel_layer()
-        assert layer is not None
         for event in outbox:
-            await layer.group_send(room_group(event["room_id"]), event)
+            await _group_send(event)
 
 
 def discard_events(action: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -31,6 +31,10 @@ def find_hosted_toolkit(
     return toolkit.to_record(host.identity), host.to_record(), host.node
 
 
+def nodes_with_participants() -> set[str]:
+    return set(Participant.objects.present().values_list("node", flat=True).distinct())
+
+
 def find_present_participant(room_id: int, participant_id: str) -> tuple[dict[str, Any], str] | None:
     participant = Participant.objects.present().filter(room_id=room_id, pk=participant_id).first()
     return (participant.to_record(), participant.node) if participant else None

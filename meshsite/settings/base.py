@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 
 from .env import env_bool, env_float, env_int, env_list, env_str
+from .redis import redis_retry_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("MESHSITE_VAR_DIR", str(BASE_DIR / "var")))
@@ -140,11 +141,17 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("MESHSITE_REDIS_PREFIX", "meshsite")},
+            "CONFIG": {
+                # Pooled connections go stale when Redis restarts: retry on a fresh one.
+                "hosts": [{"address": REDIS_URL, **redis_retry_options(attempts=5)}],
+                "prefix": env_str("MESHSITE_REDIS_PREFIX", "meshsite"),
+            },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The in-memory layer silently drops sends to a full channel (default capacity 100); each
+    # node reads its one channel continuously, so a large capacity means nothing is dropped.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 100_000}}}
 MESHSITE_REDIS_PREFIX = env_str("MESHSITE_REDIS_PREFIX", "meshsite")
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"

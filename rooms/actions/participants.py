@@ -69,15 +69,9 @@ def do_leave(participant_id: str, reason: str) -> bool:
 
 
 @transaction.atomic
-def do_leave_lost_nodes(alive_nodes: set[str]) -> int:
-    """Marks participants held by nodes that no longer run as left; returns how many."""
-    lost = list(Participant.objects.present().exclude(node__in=alive_nodes).select_for_update())
-    return sum(_mark_left(participant, "node lost") for participant in lost)
-
-
-@transaction.atomic
-def do_leave_node(node: str, reason: str) -> int:
-    present = list(Participant.objects.present().filter(node=node).select_for_update())
+def do_leave_nodes(nodes: set[str], reason: str) -> int:
+    """Marks every participant held by these server nodes as left; returns how many."""
+    present = list(Participant.objects.present().filter(node__in=nodes).select_for_update())
     return sum(_mark_left(participant, reason) for participant in present)
 
 

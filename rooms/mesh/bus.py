@@ -11,11 +11,13 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+
+from meshsite.settings.redis import redis_retry_options
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +25,13 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Bus:
+    ttl = 0.0
+
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
+        # when the bus last (re)connected: liveness data older than that may be incomplete
+        self.healthy_since = time.monotonic()
+        self.on_reconnect: Callable[[], Coroutine[Any, Any, None]] | None = None
 
     async def start(self, handler: Handler) -> None:
         """Starts delivering messages addressed to this node to `handler`."""
@@ -56,10 +63,13 @@ class RedisBus(Bus):
         self.url = url
         self.prefix = prefix
         self.ttl = ttl
-        self.redis = aioredis.from_url(url, decode_responses=False, health_check_interval=10)
+        # One retry: enough to replace a connection a Redis restart left stale, short enough that
+        # a call to an unreachable node fails fast instead of waiting out a backoff.
+        self.redis = aioredis.from_url(url, decode_responses=False, **redis_retry_options(attempts=1))
         self.reader: asyncio.Task[None] | None = None
         self.handler: Handler | None = None
         self.subscribed = asyncio.Event()
+        self.resync_task: asyncio.Task[None] | None = None
 
     def channel(self, node_id: str) -> str:
         return f"{self.prefix}:node:{node_id}"
@@ -82,6 +92,10 @@ class RedisBus(Bus):
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel(self.node_id))
+                self.healthy_since = time.monotonic()
+                if self.subscribed.is_set() and self.on_reconnect is not None:
+                    await self.heartbeat()
+                    self.resync_task = asyncio.create_task(self.on_reconnect())
                 self.subscribed.set()
                 delay = 0.1
                 async for raw in pubsub.listen():

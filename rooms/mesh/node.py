@@ -7,18 +7,20 @@ import logging
 import os
 import secrets
 import socket
+import time
 from typing import Any
 
+import redis
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from observability.ledger import Ledger
 
-from ..actions.participants import do_join, do_leave, do_leave_lost_nodes, do_leave_node
+from ..actions.participants import do_join, do_leave, do_leave_nodes
 from ..events import discard_events, room_group, run_action
 from ..models import Room
-from ..selectors import load_room_snapshot
+from ..selectors import load_room_snapshot, nodes_with_participants
 from ..tokens import TokenClaims
 from .bus import Bus, LocalBus, RedisBus
 from .router import Router
@@ -59,10 +61,13 @@ class Node:
         self.channel = ""
         self.tasks: list[asyncio.Task[None]] = []
         self.stopped = False
+        # nodes seen missing from the heartbeats, and since when
+        self.suspects: dict[str, float] = {}
 
     async def start(self) -> None:
         self.channel = await self.layer.new_channel("node.")
         self.tasks.append(asyncio.create_task(self._read_room_events(), name=f"room-events-{self.id}"))
+        self.bus.on_reconnect = self.resync
         await self.bus.start(self.on_bus_message)
         self.ledger.start()
         await self.sweep()
@@ -80,7 +85,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.ledger.stop()
-        await run_action(do_leave_node, self.id, "node stopped")
+        await run_action(do_leave_nodes, {self.id}, "node stopped")
         await self.bus.stop()
 
     def stop_sync(self) -> None:
@@ -90,7 +95,7 @@ class Node:
         self.stopped = True
         self.ledger.flush_sync()
         try:
-            discard_events(do_leave_node, self.id, "node stopped")
+            discard_events(do_leave_nodes, {self.id}, "node stopped")
         except Exception:
             logger.exception("could not mark node %s's participants as left", self.id)
         self.bus.forget_sync()
@@ -212,15 +217,21 @@ class Node:
             # Subscribe before loading, so no event falls between the snapshot and the stream.
             await self.layer.group_add(room_group(room_id), self.channel)
             participants, toolkits = await database_sync_to_async(load_room_snapshot)(room_id)
-            for record, node in participants:
-                state.add_participant(record, node)
-            for toolkit in toolkits:
-                state.add_toolkit(toolkit)
+            state.reset(participants, toolkits, self.id)
             state.loaded = True
             for event in state.backlog:
                 state.apply(event)
             state.backlog.clear()
             return state
+
+    async def resync(self) -> None:
+        """After the bus reconnects: room events may have been lost meanwhile, so reload every
+        room cache from the database (the source of truth)."""
+        logger.warning("mesh node %s reconnected to Redis; reloading %d room caches", self.id, len(self.rooms))
+        for state in list(self.rooms.values()):
+            async with self._room_lock(state.room_id):
+                participants, toolkits = await database_sync_to_async(load_room_snapshot)(state.room_id)
+                state.reset(participants, toolkits, self.id)
 
     async def _exit_room_if_idle(self, state: RoomState) -> None:
         async with self._room_lock(state.room_id):
@@ -300,15 +311,25 @@ class Node:
 
     async def sweep(self) -> None:
         """Marks participants of nodes that stopped heart-beating as left, and fails their calls."""
+        if time.monotonic() - self.bus.healthy_since < self.bus.ttl:
+            return  # just (re)connected: the other nodes may not have beaten since
         alive = await self.bus.alive_nodes()
-        referenced = {c.host_node for c in self.router.pending.values() if c.host_node}
-        referenced |= {h.reply_node for h in self.router.hosted.values()}
-        lost = referenced - alive
-        if lost:
-            await self.router.nodes_lost(lost)
-        left = await run_action(do_leave_lost_nodes, alive)
-        if left:
-            logger.warning("marked %d participants of lost nodes as left", left)
+        known = await database_sync_to_async(nodes_with_participants)()
+        known |= {c.host_node for c in self.router.pending.values() if c.host_node}
+        known |= {h.reply_node for h in self.router.hosted.values()}
+        # A node is lost once it has been missing for a whole heartbeat TTL, not at its first
+        # absence: a Redis that restarts empty forgets every heartbeat at once.
+        now = time.monotonic()
+        missing = known - alive
+        self.suspects = {node: self.suspects.get(node, now) for node in missing}
+        lost = {node for node, since in self.suspects.items() if now - since >= self.bus.ttl}
+        if not lost:
+            return
+        for node in lost:
+            del self.suspects[node]
+        await self.router.nodes_lost(lost)
+        left = await run_action(do_leave_nodes, lost, "node lost")
+        logger.warning("nodes %s stopped heart-beating: %d of their participants marked as left", lost, left)
 
     async def _housekeep(self) -> None:
         beats = 0
@@ -321,6 +342,8 @@ class Node:
                     await self.sweep()
             except asyncio.CancelledError:
                 raise
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                logger.warning("housekeeping: Redis is unavailable (%s); retrying", exc)
             except Exception:
                 logger.exception("housekeeping failed; retrying")
 

@@ -39,6 +39,22 @@ class RoomState:
     joining: int = 0
     backlog: list[dict[str, Any]] = field(default_factory=list)
 
+    def reset(
+        self, participants: list[tuple[dict[str, Any], str]], toolkits: list[dict[str, Any]], local_node: str
+    ) -> None:
+        """Replaces the cached room with a database snapshot; local sessions are kept."""
+        self.participants.clear()
+        self.nodes.clear()
+        self.hosted.clear()
+        self.public.clear()
+        for record, node in participants:
+            self.add_participant(record, node)
+        for session in self.local.values():
+            if session.participant_id not in self.participants:
+                self.add_participant(session.record, local_node)
+        for toolkit in toolkits:
+            self.add_toolkit(toolkit)
+
     def add_participant(self, record: dict[str, Any], node: str) -> None:
         self.participants[record["id"]] = record
         self.nodes[record["id"]] = node

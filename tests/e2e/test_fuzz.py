@@ -12,8 +12,16 @@ from tests.support.peer import RawPeer
 pytestmark = [pytest.mark.e2e]
 
 METHODS = [
-    "tools.invoke", "tools.cancel", "toolkits.register", "toolkits.unregister", "toolkits.list",
-    "participant.set_attributes", "ping", "tools.progress", "connection.refresh_token", "nope",
+    "tools.invoke",
+    "tools.cancel",
+    "toolkits.register",
+    "toolkits.unregister",
+    "toolkits.list",
+    "participant.set_attributes",
+    "ping",
+    "tools.progress",
+    "connection.refresh_token",
+    "nope",
 ]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

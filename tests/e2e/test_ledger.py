@@ -24,9 +24,11 @@ def rows_when(count: int, timeout: float = 5, **filters) -> list[ToolCall]:
 
 
 async def test_participant_hosted_and_builtin_calls_are_recorded(ws_url, mint, project):
-    async with await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob, \
-            await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice, \
-            await RawPeer.connect(ws_url("lobby"), mint("ops", role="service")) as ops:
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        await RawPeer.connect(ws_url("lobby"), mint("ops", role="service")) as ops,
+    ):
         await bob.register("calc", [ADD_TOOL])
         traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         invoke = asyncio.create_task(
@@ -54,8 +56,14 @@ async def test_a_call_whose_caller_left_is_recorded_as_abandoned(ws_url, mint, p
     async with await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob:
         await bob.register("calc", [ADD_TOOL])
         alice = await RawPeer.connect(ws_url("lobby"), mint("alice"))
-        await alice.send({"jsonrpc": "2.0", "id": 1, "method": "tools.invoke",
-                          "params": {"toolkit": "calc", "tool": "add", "arguments": {"a": 1, "b": 1}}})
+        await alice.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools.invoke",
+                "params": {"toolkit": "calc", "tool": "add", "arguments": {"a": 1, "b": 1}},
+            }
+        )
         await bob.next_call()
         await alice.ws.close()
         assert (await bob.notification("tools.cancelled"))["reason"] == "caller left"
@@ -64,9 +72,7 @@ async def test_a_call_whose_caller_left_is_recorded_as_abandoned(ws_url, mint, p
 
 
 async def test_rows_still_buffered_are_written_when_the_server_stops_gracefully(mint, project):
-    lazy = ServerProcess(
-        redis_url=settings.REDIS_URL or None, env={"MESHSITE_LEDGER_FLUSH_SECONDS": "3600"}
-    ).start()
+    lazy = ServerProcess(redis_url=settings.REDIS_URL or None, env={"MESHSITE_LEDGER_FLUSH_SECONDS": "3600"}).start()
     try:
         async with await RawPeer.connect(lazy.ws_url("lobby"), mint("alice")) as alice:
             for _ in range(5):

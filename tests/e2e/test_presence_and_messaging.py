@@ -8,8 +8,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
 
 async def test_attributes_merge_and_reach_everyone_else(ws_url, mint):
-    async with await RawPeer.connect(ws_url("lobby"), mint("alice", attributes={"lang": "en"})) as alice, \
-            await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob:
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice", attributes={"lang": "en"})) as alice,
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+    ):
         assert alice.ready["participant"]["attributes"] == {"lang": "en"}
         result = await alice.result("participant.set_attributes", {"attributes": {"status": "busy", "lang": None}})
         assert result["participant"]["attributes"] == {"status": "busy"}
@@ -28,9 +30,11 @@ async def test_attributes_over_the_size_limit_are_refused(ws_url, mint):
 
 
 async def test_a_direct_message_reaches_only_its_target(ws_url, mint):
-    async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice, \
-            await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob, \
-            await RawPeer.connect(ws_url("lobby"), mint("carol")) as carol:
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(ws_url("lobby"), mint("carol")) as carol,
+    ):
         sent = await alice.invoke("messaging", "send", {"to": bob.id, "type": "chat", "message": {"text": "hi"}})
         assert sent["result"]["output"] == {"delivered": True}
         message = await bob.notification("messaging.message")
@@ -47,9 +51,11 @@ async def test_a_message_to_someone_absent_is_not_found(ws_url, mint):
 
 
 async def test_a_broadcast_reaches_everyone_but_the_sender(ws_url, mint):
-    async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice, \
-            await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob, \
-            await RawPeer.connect(ws_url("lobby"), mint("carol")) as carol:
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(ws_url("lobby"), mint("carol")) as carol,
+    ):
         sent = await alice.invoke("messaging", "broadcast", {"type": "chat", "message": "hello all"})
         assert sent["result"]["output"] == {"delivered": 2}
         for peer in (bob, carol):
@@ -60,10 +66,14 @@ async def test_a_broadcast_reaches_everyone_but_the_sender(ws_url, mint):
 
 
 async def test_rooms_are_isolated(ws_url, mint):
-    async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice, \
-            await RawPeer.connect(ws_url("kitchen"), mint("bob", room="kitchen")) as bob:
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        await RawPeer.connect(ws_url("kitchen"), mint("bob", room="kitchen")) as bob,
+    ):
         assert [p["identity"] for p in bob.ready["participants"]] == ["bob"]
         await alice.invoke("messaging", "broadcast", {"type": "chat", "message": "lobby only"})
         with pytest.raises(TimeoutError):
             await bob.notification("messaging.message", timeout=0.3)
-        assert (await alice.invoke("messaging", "send", {"to": bob.id, "type": "x", "message": 1}))["error"]["code"] == -32002
+        assert (await alice.invoke("messaging", "send", {"to": bob.id, "type": "x", "message": 1}))["error"][
+            "code"
+        ] == -32002

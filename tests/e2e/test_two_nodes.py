@@ -26,15 +26,22 @@ def two_nodes(django_db_setup, django_db_blocker) -> Iterator[tuple[ServerProces
 
 async def test_a_call_crosses_nodes_both_ways(two_nodes, mint):
     node_a, node_b = two_nodes
-    async with await RawPeer.connect(node_b.ws_url("lobby"), mint("bob")) as bob, \
-            await RawPeer.connect(node_a.ws_url("lobby"), mint("alice")) as alice:
+    async with (
+        await RawPeer.connect(node_b.ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(node_a.ws_url("lobby"), mint("alice")) as alice,
+    ):
         assert {p["identity"] for p in alice.ready["participants"]} == {"alice", "bob"}
         await bob.register("calc", [ADD_TOOL])
         await alice.notification("toolkits.changed")
         invoke = asyncio.create_task(alice.invoke("calc", "add", {"a": 20, "b": 22}, call_id="x"))
         call = await bob.next_call()
-        await bob.send({"jsonrpc": "2.0", "method": "tools.progress",
-                        "params": {"call_id": call["params"]["call_id"], "progress": "half"}})
+        await bob.send(
+            {
+                "jsonrpc": "2.0",
+                "method": "tools.progress",
+                "params": {"call_id": call["params"]["call_id"], "progress": "half"},
+            }
+        )
         assert (await alice.notification("tools.progress"))["progress"] == "half"
         await bob.answer(call, 42)
         assert (await invoke)["result"] == {"call_id": "x", "output": 42}
@@ -42,8 +49,10 @@ async def test_a_call_crosses_nodes_both_ways(two_nodes, mint):
 
 async def test_a_toolkit_registered_on_another_node_is_callable_at_once(two_nodes, mint):
     node_a, node_b = two_nodes
-    async with await RawPeer.connect(node_b.ws_url("lobby"), mint("bob")) as bob, \
-            await RawPeer.connect(node_a.ws_url("lobby"), mint("alice")) as alice:
+    async with (
+        await RawPeer.connect(node_b.ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(node_a.ws_url("lobby"), mint("alice")) as alice,
+    ):
         await bob.register("calc", [ADD_TOOL])
         # No waiting for toolkits.changed: a cache miss on node A falls back to the database.
         invoke = asyncio.create_task(alice.invoke("calc", "add", {"a": 1, "b": 1}))
@@ -53,8 +62,10 @@ async def test_a_toolkit_registered_on_another_node_is_callable_at_once(two_node
 
 async def test_cancel_and_timeout_reach_a_host_on_another_node(two_nodes, mint):
     node_a, node_b = two_nodes
-    async with await RawPeer.connect(node_b.ws_url("lobby"), mint("bob")) as bob, \
-            await RawPeer.connect(node_a.ws_url("lobby"), mint("alice")) as alice:
+    async with (
+        await RawPeer.connect(node_b.ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(node_a.ws_url("lobby"), mint("alice")) as alice,
+    ):
         await bob.register("calc", [ADD_TOOL])
         invoke = asyncio.create_task(alice.invoke("calc", "add", {"a": 1, "b": 1}, call_id="c"))
         await bob.next_call()

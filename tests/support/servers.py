@@ -36,8 +36,10 @@ def test_database_env() -> dict[str, str]:
 class ServerProcess:
     """`manage.py serve` in a subprocess: one web node."""
 
-    def __init__(self, *, redis_url: str | None = None, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self, *, redis_url: str | None = None, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "meshsite.settings.test",

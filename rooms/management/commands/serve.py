@@ -27,7 +27,7 @@ class MeshWebSocketFactory(WebSocketFactory):
 
 
 # Daphne builds its factory inside Server.run(); this is the one place to swap it.
-daphne.server.WebSocketFactory = MeshWebSocketFactory  # type: ignore[misc]
+daphne.server.WebSocketFactory = MeshWebSocketFactory
 
 
 class Command(BaseCommand):

@@ -109,5 +109,6 @@ class Ledger:
                 await self.task
             self.task = None
         await self.flush()
-        self.executor.submit(connection.close).result()
+        # the writer thread's own connection: `connection` resolves per thread
+        await asyncio.get_running_loop().run_in_executor(self.executor, lambda: connection.close())
         self.executor.shutdown()

@@ -127,9 +127,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 error_frame(None, MeshError(ErrorCode.INVALID_REQUEST, "binary frames are not supported"))
             )
             return
-        if len(text_data) > settings.MESHSITE_MAX_FRAME_BYTES:
-            await self.node.close_session(self.session, 1009, "message too big")
-            return
         await handle_frame(self.node, self.session, text_data)
 
     async def disconnect(self, code: int) -> None:

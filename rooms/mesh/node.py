@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 SERVER_NAME = "meshsite/0.1.0"
 # participant.left reasons that close the session this node holds, with the close code
-CLOSE_ON_LEFT = {"replaced": 4409, "node lost": 1012, "kicked": 4403}
+# (WebSocket stacks let a server send only 1000 or 3000-4999 itself, so "going away" is 4503.)
+CLOSE_ON_LEFT = {"replaced": 4409, "node lost": 4503, "kicked": 4403}
+CLOSE_SHUTTING_DOWN = 4503
 
 
 def make_bus(node_id: str) -> Bus:
@@ -76,20 +78,23 @@ class Node:
         logger.info("mesh node %s started (%s)", self.id, type(self.bus).__name__)
 
     async def stop(self) -> None:
-        """Graceful stop: flush the ledger, mark this node's participants left, leave the bus."""
+        """Graceful stop: close every session (4503), tell the other nodes, flush the ledger."""
         if self.stopped:
             return
-        self.stopped = True
         atexit.unregister(self.stop_sync)
+        for session in list(self.sessions.values()):
+            await self.close_session(session, CLOSE_SHUTTING_DOWN, "server shutting down")
+        await run_action(do_leave_nodes, {self.id}, "node stopped")
+        self.stopped = True
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.ledger.stop()
-        await run_action(do_leave_nodes, {self.id}, "node stopped")
         await self.bus.stop()
 
     def stop_sync(self) -> None:
-        """At interpreter exit (daphne stopped by SIGTERM/SIGINT): no event loop runs any more."""
+        """At interpreter exit without a graceful stop: no event loop runs any more, so no event
+        can be sent; the other nodes notice the missing heartbeat instead."""
         if self.stopped:
             return
         self.stopped = True

@@ -160,3 +160,22 @@ async def test_a_silent_connection_is_closed_by_heartbeats_within_the_bound(mint
             dead.close()
     finally:
         server.stop()
+
+
+@pytest.mark.redis
+async def test_a_node_stopped_gracefully_tells_its_sessions_and_the_other_nodes_at_once(two_nodes, mint):
+    node_a, node_b = two_nodes
+    async with await RawPeer.connect(node_a.ws_url("lobby"), mint("alice")) as alice:
+        bob = await RawPeer.connect(node_b.ws_url("lobby"), mint("bob"))
+        await bob.register("calc", [ADD_TOOL])
+        invoke = asyncio.create_task(alice.invoke("calc", "add", {"a": 1, "b": 1}, timeout=60))
+        await bob.next_call()
+        started = time.monotonic()
+        stopping = asyncio.create_task(asyncio.to_thread(node_b.stop))
+        assert await bob.notification("connection.closing") == {"code": 4503, "reason": "server shutting down"}
+        response = await asyncio.wait_for(invoke, 5)
+        assert response["error"]["code"] == -32005
+        left = await alice.notification("participant.left")
+        assert (left["identity"], left["reason"]) == ("bob", "server shutting down")
+        assert time.monotonic() - started < 3
+        assert await stopping == 0

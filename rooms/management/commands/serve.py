@@ -5,6 +5,7 @@ Unlike a bare `daphne meshsite.asgi:application`, this applies Meshsite's WebSoc
 """
 
 import asyncio
+import logging
 import os
 from typing import Any
 
@@ -15,6 +16,11 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from twisted.internet import defer
+
+from rooms.mesh.node import stop_node
+
+logger = logging.getLogger(__name__)
 
 
 class MeshWebSocketFactory(WebSocketFactory):
@@ -30,6 +36,19 @@ class MeshWebSocketFactory(WebSocketFactory):
 daphne.server.WebSocketFactory = MeshWebSocketFactory
 
 
+class MeshServer(Server):
+    """Daphne, with a graceful stop: on SIGTERM/SIGINT daphne cancels every connection's
+    application before the reactor stops; first close every session with 4503 and a reason, tell
+    the other nodes, and flush the ledger, while the event loop still runs."""
+
+    def kill_all_applications(self) -> "defer.Deferred[None]":
+        logger.info("stopping: closing sessions, telling the other nodes, flushing the ledger")
+        stopped = defer.Deferred.fromFuture(asyncio.get_event_loop().create_task(stop_node()))
+        stopped.addErrback(lambda failure: logger.error("graceful stop failed: %s", failure.getTraceback()))
+        stopped.addBoth(lambda _: super(MeshServer, self).kill_all_applications())
+        return stopped
+
+
 class Command(BaseCommand):
     help = "Serve Meshsite (HTTP + WebSocket) with daphne."
 
@@ -40,7 +59,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write(f"Meshsite listening on http://{options['host']}:{options['port']}/", ending="\n")
         self.stdout.flush()
-        server = Server(
+        server = MeshServer(
             application=get_default_application(),
             endpoints=build_endpoint_description_strings(host=options["host"], port=options["port"]),
             websocket_max_message_size=settings.MESHSITE_MAX_FRAME_BYTES,
@@ -54,10 +73,3 @@ class Command(BaseCommand):
             verbosity=int(options.get("verbosity", 1)) - 1 if options.get("verbosity", 1) > 1 else 0,
         )
         server.run()
-        # The reactor has stopped (SIGINT/SIGTERM): write what the ledger still holds.
-        from rooms.mesh.node import _nodes
-
-        for future in list(_nodes.values()):
-            if future.done() and not future.cancelled() and future.exception() is None:
-                future.result().stop_sync()
-        asyncio.set_event_loop(None)

@@ -12,7 +12,8 @@ management commands) they are sent synchronously on commit.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
@@ -82,6 +83,17 @@ async def run_action(action: Callable[P, R], *args: P.args, **kwargs: P.kwargs) 
         _outbox.reset(token)
         for event in outbox:
             await _group_send(event)
+
+
+@contextmanager
+def collect_room_events() -> Iterator[list[dict[str, Any]]]:
+    """Collects the events committed inside the block instead of sending them."""
+    outbox: list[dict[str, Any]] = []
+    token = _outbox.set(outbox)
+    try:
+        yield outbox
+    finally:
+        _outbox.reset(token)
 
 
 def discard_events(action: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -57,8 +57,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.stdout.write(f"Meshsite listening on http://{options['host']}:{options['port']}/", ending="\n")
-        self.stdout.flush()
+        def announce() -> None:
+            self.stdout.write(f"Meshsite listening on http://{options['host']}:{options['port']}/")
+            self.stdout.flush()
+
         server = MeshServer(
             application=get_default_application(),
             endpoints=build_endpoint_description_strings(host=options["host"], port=options["port"]),
@@ -70,6 +72,7 @@ class Command(BaseCommand):
             # token expires instead (refreshable), so the age cap is a setting, off by default.
             websocket_timeout=settings.MESHSITE_WS_MAX_AGE,
             application_close_timeout=10,
+            ready_callable=announce,
             verbosity=int(options.get("verbosity", 1)) - 1 if options.get("verbosity", 1) > 1 else 0,
         )
         server.run()

@@ -1,0 +1,51 @@
+import time
+
+import pytest
+from django.contrib.auth.models import User
+
+from observability.models import ToolCall
+from rooms.models import Room
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    return client
+
+
+def test_the_ledger_is_listed_in_the_admin(admin_client, project):
+    room = Room.objects.create(project=project, name="lobby")
+    from datetime import UTC, datetime
+
+    ToolCall.objects.create(
+        call_id="k_1",
+        project=project,
+        room=room,
+        room_name="lobby",
+        toolkit="calc",
+        tool="add",
+        caller_id="p_a",
+        caller_identity="alice",
+        host_id="p_b",
+        host_identity="bob",
+        started_at=datetime.fromtimestamp(time.time(), tz=UTC),
+        latency_ms=1.5,
+        request_bytes=10,
+        response_bytes=20,
+        status="ok",
+    )
+    page = admin_client.get("/admin/observability/toolcall/")
+    assert page.status_code == 200
+    assert b"alice" in page.content and b"bob" in page.content and b"calc" in page.content
+    assert admin_client.get("/admin/observability/toolcall/add/").status_code == 403
+
+
+def test_creating_an_api_key_in_the_admin_shows_it_once(admin_client, project):
+    response = admin_client.post("/admin/rooms/apikey/add/", {"project": project.pk, "name": "ci"}, follow=True)
+    assert response.status_code == 200
+    [message] = [str(m) for m in response.context["messages"] if "API key is" in str(m)]
+    raw = message.split("The new API key is ")[1].split(" ")[0]
+    assert raw.startswith("msk_")
+    assert project.api_keys.get(name="ci").key_hash != raw

@@ -22,7 +22,7 @@ install-dev: $(VENV)/.dev-installed
 run: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py demo
-	$(PY) manage.py serve --port $(PORT)
+	$(PY) manage.py serve --port $(PORT) --agent-host
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

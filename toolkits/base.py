@@ -30,6 +30,12 @@ class CallContext:
     on_behalf_of: dict[str, Any] | None
     call_id: str
     traceparent: str | None
+    deadline: float  # unix time at which the call times out
+
+    def remaining(self) -> float:
+        import time
+
+        return max(0.01, self.deadline - time.time())
 
 
 def builtin_tool(
@@ -74,6 +80,6 @@ class BuiltinToolkit:
             "tools": [spec.to_record() for spec in self.tools.values()],
         }
 
-    async def call(self, tool: str, ctx: CallContext, arguments: dict[str, Any]) -> Any:
+    async def run_tool(self, tool: str, ctx: CallContext, arguments: dict[str, Any]) -> Any:
         method = getattr(self, self._methods[tool])
         return await method(ctx, arguments)

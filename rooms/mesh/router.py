@@ -38,11 +38,22 @@ logger = logging.getLogger(__name__)
 MAX_CALL_ID_LENGTH = 64
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Who waits for a call's end: a client request (its call_id handle and JSON-RPC id) or, for
+    calls the server makes itself, a future."""
+
+    handle: str | None
+    request_id: Any
+    future: "asyncio.Future[Any] | None"
+
+
 @dataclass(eq=False)
 class PendingCall:
     call_id: str
-    handle: str
+    handle: str | None
     request_id: Any
+    future: "asyncio.Future[Any] | None"
     caller: Session
     toolkit: str
     tool: str
@@ -147,16 +158,45 @@ class Router:
         if handle in session.calls:
             raise invalid_params(f"call_id {handle!r} is already in use by a pending call")
         on_behalf_of = await self._on_behalf_of(session, request.on_behalf_of_id)
-        span = child_span(params)
+        await self._start(session, request, Origin(handle, request_id, None), on_behalf_of, child_span(params), size)
+
+    async def call(
+        self, session: Session, request: InvokeRequest, on_behalf_of: dict[str, Any] | None, traceparent: str | None
+    ) -> Any:
+        """A call made by the server for `session` (a built-in toolkit such as `agents.ask`), on the
+        same path as `tools.invoke`: grants, validation, deadline, ledger. Returns the output or
+        raises MeshError. `on_behalf_of` must already be authorised by the caller."""
+        session.grants.check_invoke(request.toolkit, request.tool)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        span = child_span({"_meta": {"traceparent": traceparent}})
+        size = len(json.dumps(request.arguments))
+        call = await self._start(session, request, Origin(None, None, future), on_behalf_of, span, size)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if call is not None and call.call_id in self.pending:
+                await self._end(call, error=MeshError(ErrorCode.CANCELLED, "the outer call ended"))
+                await self._stop_host_work(call, "caller left")
+            raise
+
+    async def _start(
+        self,
+        session: Session,
+        request: InvokeRequest,
+        origin: "Origin",
+        on_behalf_of: dict[str, Any] | None,
+        span: Span,
+        size: int,
+    ) -> PendingCall | None:
         builtin = get_builtin(request.toolkit)
         if builtin is not None:
             spec = builtin.tools.get(request.tool)
             if spec is None:
                 raise not_found(f"the {request.toolkit} toolkit has no tool {request.tool!r}")
             spec.check_arguments(request.arguments)
-            call = self._open(session, request, handle, request_id, spec, None, "", on_behalf_of, span, size)
+            call = self._open(session, request, origin, spec, None, "", on_behalf_of, span, size)
             call.task = asyncio.create_task(self._run_builtin(call, builtin, request.arguments))
-            return
+            return call
         state = self.node.rooms[session.room_id]
         entry = await self._find_toolkit(state, request.toolkit, request.participant_id)
         spec = entry.tools.get(request.tool)
@@ -166,7 +206,7 @@ class Router:
         host_node = state.nodes.get(entry.host_id)
         if host_node is None:
             raise MeshError(ErrorCode.PARTICIPANT_GONE, "the toolkit's host has left the room")
-        call = self._open(session, request, handle, request_id, spec, entry, host_node, on_behalf_of, span, size)
+        call = self._open(session, request, origin, spec, entry, host_node, on_behalf_of, span, size)
         frame = json.dumps(
             {
                 "jsonrpc": "2.0",
@@ -197,13 +237,13 @@ class Router:
             await self.deliver_call(delivery)
         elif not await self.node.bus.publish(host_node, delivery):
             await self._end(call, error=MeshError(ErrorCode.UNAVAILABLE, "the toolkit's host cannot be reached"))
+        return call
 
     def _open(
         self,
         session: Session,
         request: InvokeRequest,
-        handle: str,
-        request_id: Any,
+        origin: "Origin",
         spec: ToolSpec,
         entry: HostedEntry | None,
         host_node: str,
@@ -213,8 +253,9 @@ class Router:
     ) -> PendingCall:
         call = PendingCall(
             call_id=new_call_id(),
-            handle=handle,
-            request_id=request_id,
+            handle=origin.handle,
+            request_id=origin.request_id,
+            future=origin.future,
             caller=session,
             toolkit=request.toolkit,
             tool=request.tool,
@@ -230,7 +271,8 @@ class Router:
             request_bytes=size,
         )
         self.pending[call.call_id] = call
-        session.calls[handle] = call.call_id
+        if origin.handle is not None:
+            session.calls[origin.handle] = call.call_id
         call.timer = asyncio.get_running_loop().call_later(
             request.timeout, lambda: asyncio.ensure_future(self._expire(call.call_id))
         )
@@ -275,9 +317,11 @@ class Router:
         return {key: record[key] for key in ("id", "identity", "role", "name")}
 
     async def _run_builtin(self, call: PendingCall, toolkit: BuiltinToolkit, arguments: dict[str, Any]) -> None:
-        ctx = CallContext(self.node, call.caller, call.on_behalf_of, call.call_id, call.span.traceparent)
+        ctx = CallContext(
+            self.node, call.caller, call.on_behalf_of, call.call_id, call.span.traceparent, call.started + call.timeout
+        )
         try:
-            output = await toolkit.call(call.tool, ctx, arguments)
+            output = await toolkit.run_tool(call.tool, ctx, arguments)
         except MeshError as error:
             await self._end(call, error=error)
         except Exception:
@@ -350,7 +394,7 @@ class Router:
 
     async def on_progress(self, message: dict[str, Any]) -> None:
         call = self.pending.get(message["call_id"])
-        if call is None or message.get("host_id") != call.host_id:
+        if call is None or message.get("host_id") != call.host_id or call.handle is None:
             return
         frame = json.dumps(
             {
@@ -366,12 +410,21 @@ class Router:
         if self.pending.pop(call.call_id, None) is None:
             return
         caller = call.caller
-        caller.calls.pop(call.handle, None)
+        if call.handle is not None:
+            caller.calls.pop(call.handle, None)
         if call.timer is not None:
             call.timer.cancel()
         response_bytes = 0
         status = error_status(error)
-        if caller.closed:
+        if call.future is not None:
+            if call.future.done():
+                status = ToolCall.Status.ABANDONED
+            elif error is None:
+                call.future.set_result(output)
+                response_bytes = len(json.dumps(output))
+            else:
+                call.future.set_exception(error)
+        elif caller.closed:
             status = ToolCall.Status.ABANDONED
         else:
             if error is None:

@@ -95,3 +95,37 @@ class ServerProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+class AgentHostProcess:
+    """`manage.py agenthost` in a subprocess, running agents against a server process."""
+
+    def __init__(self, server: ServerProcess, env: dict[str, str] | None = None) -> None:
+        self.server = server
+        self.env = {**server.env, "MESHSITE_AGENT_HOST_POLL_SECONDS": "0.1", **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = ROOT / "var" / f"test-agenthost-{server.port}-{os.getpid()}-{time.monotonic_ns()}.log"
+
+    def start(self) -> Self:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "agenthost", "--url", self.server.http_url],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from agents.actions import do_create_service
+from agents.models import Service
 from rooms.actions.projects import do_create_api_key, do_create_project
 from rooms.models import Membership, Project, Room
 
@@ -31,6 +33,8 @@ class Command(BaseCommand):
             project = do_create_project("demo", "Demo project", owner=admin)
         Membership.objects.get_or_create(project=project, user=admin, defaults={"role": Membership.Role.OWNER})
         Room.objects.get_or_create(project=project, name="lobby")
+        if not Service.objects.filter(project=project, name="word-counter").exists():
+            do_create_service(project, "word-counter", class_path="agents.demo.WordCounter")
         if (
             "api_key" not in credentials
             or not project.api_keys.active().filter(prefix=credentials["api_key"][:10]).exists()
@@ -44,5 +48,6 @@ class Command(BaseCommand):
             "Demo ready: project 'demo', room 'lobby'.\n"
             f"  admin login: admin / {credentials.get('admin_password', '(set earlier)')}\n"
             f"  API key:     {credentials['api_key']}\n"
-            f"  (kept in {credentials_file})"
+            f"  (kept in {credentials_file})\n"
+            '  demo agent:  word-counter (agents.call {"name": "word-counter"}, then agents.ask)'
         )

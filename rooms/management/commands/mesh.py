@@ -19,6 +19,86 @@ from rooms.tokens import mint_token
 ROOM_COMMANDS = ("participants", "toolkits", "invoke", "send", "listen")
 
 
+def _project(options: dict[str, Any]) -> Project:
+    project = Project.objects.filter(slug=options["project"]).first()
+    if project is None:
+        raise CommandError(f"no project {options['project']!r}")
+    return project
+
+
+def list_services(options: dict[str, Any]) -> Any:
+    from django.db.models import Count, Q
+
+    from agents.models import Dispatch, Service
+
+    rows = (
+        Service.objects.filter(project=_project(options))
+        .select_related("room")
+        .annotate(running=Count("dispatches", filter=Q(dispatches__status=Dispatch.Status.RUNNING)))
+    )
+    return [
+        {**s.to_record(), "room": s.room.name if s.room else None, "enabled": s.enabled, "running": s.running}
+        for s in rows
+    ]
+
+
+def create_service(options: dict[str, Any]) -> Any:
+    from django.core.exceptions import ValidationError
+
+    from agents.actions import do_create_service
+    from agents.introspection import ServiceClassError
+    from agents.models import Service
+
+    project = _project(options)
+    room = None
+    if options["room"]:
+        room = project.rooms.filter(name=options["room"]).first() or project.rooms.create(name=options["room"])
+    try:
+        config = json.loads(options["config"])
+    except ValueError as exc:
+        raise CommandError(f"--config is not valid JSON: {exc}") from None
+    kind = Service.Kind.WEBHOOK if options["url"] else Service.Kind.PYTHON
+    if kind == Service.Kind.PYTHON and not options["class_path"]:
+        raise CommandError("give --class-path (a Python service) or --url and --secret (a webhook service)")
+    if kind == Service.Kind.WEBHOOK and not options["secret"]:
+        raise CommandError("a webhook service needs --secret")
+    try:
+        service = do_create_service(
+            project,
+            options["name"],
+            room=room,
+            kind=kind,
+            class_path=options["class_path"],
+            config=config,
+            url=options["url"],
+            secret=options["secret"],
+            allow_multiple=options["allow_multiple"],
+        )
+    except ServiceClassError as exc:
+        raise CommandError(str(exc)) from None
+    except ValidationError as exc:
+        raise CommandError("; ".join(exc.messages)) from None
+    return service.to_record()
+
+
+def toggle_service(options: dict[str, Any]) -> Any:
+    from agents.models import Service
+
+    enabled = options["action"] == "enable-service"
+    updated = Service.objects.filter(project=_project(options), name=options["name"]).update(enabled=enabled)
+    if not updated:
+        raise CommandError(f"no service {options['name']!r} in project {options['project']!r}")
+    return {"name": options["name"], "enabled": enabled}
+
+
+SERVICE_COMMANDS = {
+    "services": list_services,
+    "create-service": create_service,
+    "enable-service": toggle_service,
+    "disable-service": toggle_service,
+}
+
+
 class Command(BaseCommand):
     help = "Mint tokens, manage projects and API keys, and work in a room from the terminal."
 
@@ -37,6 +117,26 @@ class Command(BaseCommand):
         key = sub.add_parser("create-api-key", help="Create a project API key and print it (shown once).")
         key.add_argument("--project", required=True)
         key.add_argument("--name", default="cli")
+
+        services = sub.add_parser("services", help="List a project's services (deployments) and their status.")
+        services.add_argument("--project", required=True)
+
+        service = sub.add_parser("create-service", help="Register a service (a deployable agent).")
+        service.add_argument("--project", required=True)
+        service.add_argument("--name", required=True, help="The agent's name (a slug).")
+        service.add_argument("--room", default=None, help="Only this room (default: every room of the project).")
+        service.add_argument(
+            "--class-path", default="", help="Python service: the agent class, e.g. agents.demo.WordCounter"
+        )
+        service.add_argument("--config", default="{}", help="Python service: JSON keyword arguments for the class.")
+        service.add_argument("--url", default="", help="Webhook service: where the signed invitation is POSTed.")
+        service.add_argument("--secret", default="", help="Webhook service: the signing secret.")
+        service.add_argument("--allow-multiple", action="store_true")
+
+        for toggle in ("enable-service", "disable-service"):
+            command = sub.add_parser(toggle, help=f"{toggle.split('-')[0].title()} a service.")
+            command.add_argument("--project", required=True)
+            command.add_argument("--name", required=True)
 
         for name in ROOM_COMMANDS:
             command = sub.add_parser(name, help=f"Room command: {name} (see `meshsite {name} --help`).")
@@ -68,6 +168,8 @@ class Command(BaseCommand):
                 raise CommandError(f"no project {options['project']!r}")
             _key, raw = do_create_api_key(project, options["name"])
             self.stdout.write(raw)
+        elif action in SERVICE_COMMANDS:
+            self.stdout.write(json.dumps(SERVICE_COMMANDS[action](options), indent=2))
         else:
             self._room_command(action, options)
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from twisted.internet import defer
 
+from agents.host import AgentHost
 from rooms.mesh.node import stop_node
 
 logger = logging.getLogger(__name__)
@@ -41,12 +42,20 @@ class MeshServer(Server):
     application before the reactor stops; first close every session with 4503 and a reason, tell
     the other nodes, and flush the ledger, while the event loop still runs."""
 
+    agent_host: AgentHost | None = None
+    agent_host_task: "asyncio.Task[None] | None" = None
+
     def kill_all_applications(self) -> "defer.Deferred[None]":
         logger.info("stopping: closing sessions, telling the other nodes, flushing the ledger")
-        stopped = defer.Deferred.fromFuture(asyncio.get_event_loop().create_task(stop_node()))
+        stopped = defer.Deferred.fromFuture(asyncio.get_event_loop().create_task(self.stop_gracefully()))
         stopped.addErrback(lambda failure: logger.error("graceful stop failed: %s", failure.getTraceback()))
         stopped.addBoth(lambda _: super(MeshServer, self).kill_all_applications())
         return stopped
+
+    async def stop_gracefully(self) -> None:
+        if self.agent_host is not None:
+            await self.agent_host.stop()  # its agents finish their in-flight asks first
+        await stop_node()
 
 
 class Command(BaseCommand):
@@ -55,11 +64,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--agent-host",
+            action="store_true",
+            help="Also run the agent host in this process (the embedded default does).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         def announce() -> None:
             self.stdout.write(f"Meshsite listening on http://{options['host']}:{options['port']}/")
             self.stdout.flush()
+            if options["agent_host"]:
+                server.agent_host = AgentHost(f"http://127.0.0.1:{options['port']}")
+                server.agent_host_task = asyncio.get_event_loop().create_task(server.agent_host.run())
 
         server = MeshServer(
             application=get_default_application(),

@@ -1,0 +1,153 @@
+"""Writes to services and dispatches. The agent host and the `agents` toolkit call these."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from rooms.errors import ErrorCode, MeshError, not_found
+from rooms.models import Participant, Project, Room
+
+from .introspection import describe_agent_class
+from .models import Dispatch, Service
+
+
+def do_create_service(project: Project, name: str, **fields: Any) -> Service:
+    """Creates a service; a Python one is introspected for its title, description and schemas."""
+    service = Service(project=project, name=name, **fields)
+    if service.kind == Service.Kind.PYTHON:
+        declared = describe_agent_class(service.class_path)
+        service.title = service.title or declared["title"]
+        service.description = service.description or declared["description"]
+        service.input_schema = service.input_schema or declared["input_schema"]
+        service.output_schema = service.output_schema or declared["output_schema"]
+    service.full_clean()
+    service.save()
+    return service
+
+
+def access_callable_service(room: Room, name: str) -> Service:
+    service = Service.objects.callable_in(room).filter(name=name).first()
+    if service is None:
+        raise not_found(f"no enabled service named {name!r} can be called into this room")
+    return service
+
+
+def _instance_identity(service: Service, room: Room) -> str:
+    if not service.allow_multiple:
+        return service.name
+    count = Dispatch.objects.filter(service=service, room=room).count()
+    return f"{service.name}-{count + 1}"
+
+
+@transaction.atomic
+def do_dispatch(room: Room, name: str, arguments: dict[str, Any], requested_by: str) -> tuple[Dispatch, bool]:
+    """Queues a service for this room; returns the live dispatch instead when one exists and the
+    service does not allow several. The second value says whether a new dispatch was created."""
+    service = access_callable_service(room, name)
+    Service.objects.select_for_update().get(pk=service.pk)  # serialise concurrent calls of one service
+    if not service.allow_multiple:
+        present = Participant.objects.present().filter(room=room, identity=service.name).first()
+        if present is not None:
+            live_for_present = Dispatch.objects.filter(service=service, room=room, participant_id=present.id).first()
+            if live_for_present is not None:
+                return live_for_present, False
+            # The agent joined by itself (run from elsewhere): record that instead of starting another.
+            return Dispatch.objects.create(
+                service=service,
+                room=room,
+                identity=service.name,
+                arguments=arguments,
+                requested_by=requested_by,
+                status=Dispatch.Status.RUNNING,
+                participant_id=present.id,
+                heartbeat_at=timezone.now(),
+            ), False
+        live = (
+            Dispatch.objects.active(settings.MESHSITE_AGENT_HOST_STALE_SECONDS)
+            .filter(service=service, room=room)
+            .first()
+        )
+        if live is not None:
+            return live, False
+    dispatch = Dispatch.objects.create(
+        service=service,
+        room=room,
+        identity=_instance_identity(service, room),
+        arguments=arguments,
+        requested_by=requested_by,
+        status=Dispatch.Status.RUNNING if service.kind == Service.Kind.WEBHOOK else Dispatch.Status.QUEUED,
+        heartbeat_at=timezone.now(),
+    )
+    return dispatch, True
+
+
+def do_claim_dispatches(host: str, limit: int) -> list[Dispatch]:
+    """Claims up to `limit` queued Python dispatches for this host (safe with several hosts)."""
+    candidates = Dispatch.objects.filter(
+        status=Dispatch.Status.QUEUED, service__kind=Service.Kind.PYTHON, service__enabled=True
+    ).order_by("created_at")[:limit]
+    claimed = []
+    now = timezone.now()
+    for dispatch_id in candidates.values_list("id", flat=True):
+        won = Dispatch.objects.filter(id=dispatch_id, status=Dispatch.Status.QUEUED).update(
+            status=Dispatch.Status.CLAIMED, host=host, claimed_at=now, heartbeat_at=now
+        )
+        if won:
+            claimed.append(Dispatch.objects.select_related("service", "room__project").get(id=dispatch_id))
+    return claimed
+
+
+def do_mark_running(dispatch_id: int, participant_id: str) -> None:
+    Dispatch.objects.filter(id=dispatch_id).update(
+        status=Dispatch.Status.RUNNING, participant_id=participant_id, heartbeat_at=timezone.now()
+    )
+
+
+def do_end_dispatch(dispatch_id: int, status: str, error: str = "") -> None:
+    Dispatch.objects.filter(
+        id=dispatch_id, status__in=[Dispatch.Status.QUEUED, Dispatch.Status.CLAIMED, Dispatch.Status.RUNNING]
+    ).update(status=status, error=error[:2000], ended_at=timezone.now())
+
+
+def do_host_heartbeat(host: str) -> None:
+    Dispatch.objects.filter(host=host, status__in=[Dispatch.Status.CLAIMED, Dispatch.Status.RUNNING]).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def do_expire_dispatch(dispatch_id: int) -> bool:
+    """Gives up on a dispatch nobody claimed; False if a host claimed it meanwhile."""
+    return bool(
+        Dispatch.objects.filter(id=dispatch_id, status=Dispatch.Status.QUEUED).update(
+            status=Dispatch.Status.EXPIRED, error="no agent host picked it up in time", ended_at=timezone.now()
+        )
+    )
+
+
+def dispatch_progress(dispatch_id: int) -> Dispatch:
+    dispatch = Dispatch.objects.select_related("service").get(id=dispatch_id)
+    if dispatch.status == Dispatch.Status.RUNNING and not dispatch.participant_id:
+        # Webhook agents join by themselves: running once their participant is present.
+        joined = (
+            Participant.objects.present()
+            .filter(
+                room_id=dispatch.room_id,
+                identity=dispatch.identity,
+                joined_at__gte=dispatch.created_at - timedelta(seconds=1),
+            )
+            .first()
+        )
+        if joined is not None:
+            Dispatch.objects.filter(id=dispatch_id).update(participant_id=joined.id)
+            dispatch.participant_id = joined.id
+    return dispatch
+
+
+def raise_for_dispatch(dispatch: Dispatch) -> None:
+    if dispatch.status == Dispatch.Status.FAILED:
+        raise MeshError(ErrorCode.TOOL_FAILED, f"the agent {dispatch.identity!r} failed to start: {dispatch.error}")
+    if dispatch.status in (Dispatch.Status.EXPIRED, Dispatch.Status.STOPPED):
+        raise MeshError(ErrorCode.UNAVAILABLE, f"the agent {dispatch.identity!r} is {dispatch.status}")

@@ -1,0 +1,85 @@
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+
+from .introspection import ServiceClassError, describe_agent_class
+from .models import Dispatch, Service
+
+
+class ServiceForm(forms.ModelForm):
+    url = forms.URLField(required=False, assume_scheme="https", help_text=Service._meta.get_field("url").help_text)
+
+    class Meta:
+        model = Service
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind = data.get("kind")
+        if kind == Service.Kind.PYTHON:
+            if not data.get("class_path"):
+                self.add_error("class_path", "A Python service needs the class path of its agent.")
+            else:
+                try:
+                    declared = describe_agent_class(data["class_path"])
+                except ServiceClassError as exc:
+                    self.add_error("class_path", str(exc))
+                else:
+                    for key, value in declared.items():
+                        if not data.get(key):
+                            data[key] = value
+        elif kind == Service.Kind.WEBHOOK:
+            if not data.get("url"):
+                self.add_error("url", "A webhook service needs the URL its invitation is POSTed to.")
+            if not data.get("secret"):
+                self.add_error("secret", "A webhook service needs a signing secret.")
+        config = data.get("config")
+        if config is not None and not isinstance(config, dict):
+            self.add_error("config", "The config must be a JSON object of keyword arguments.")
+        return data
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    form = ServiceForm
+    list_display = ["name", "project", "room", "kind", "enabled", "allow_multiple", "running", "updated_at"]
+    list_filter = ["project", "kind", "enabled"]
+    search_fields = ["name", "title", "class_path", "url"]
+    actions = ["enable", "disable"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Service]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("project", "room")
+            .annotate(running_count=Count("dispatches", filter=Q(dispatches__status=Dispatch.Status.RUNNING)))
+        )
+
+    @admin.display(description="running", ordering="running_count")
+    def running(self, service: Service) -> int:
+        return int(getattr(service, "running_count", 0))
+
+    @admin.action(description="Enable the selected services")
+    def enable(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
+        messages.success(request, f"Enabled {queryset.update(enabled=True)} service(s).")
+
+    @admin.action(description="Disable the selected services")
+    def disable(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
+        messages.success(request, f"Disabled {queryset.update(enabled=False)} service(s).")
+
+
+@admin.register(Dispatch)
+class DispatchAdmin(admin.ModelAdmin):
+    list_display = ["service", "room", "identity", "status", "host", "requested_by", "created_at", "ended_at", "error"]
+    list_filter = ["status", "service__project"]
+    search_fields = ["identity", "host", "participant_id"]
+    list_select_related = ["service", "room__project"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,145 @@
+"""The agent host: claims dispatches of Python services and runs each agent as a room participant,
+through the same WebSocket protocol as any external client.
+
+Several hosts can run (claims are conditional updates). Each agent runs in its own task: one that
+fails to start or crashes ends only its own dispatch. A graceful stop lets every agent finish the
+asks in flight (`agent.stop(drain=True)`) before it leaves; a killed host's agents drop their
+sockets, so the room sees them leave and calls to them fail at once.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from rooms.tokens import mint_token
+
+from .actions import do_claim_dispatches, do_end_dispatch, do_host_heartbeat, do_mark_running
+from .models import Dispatch
+
+logger = logging.getLogger(__name__)
+TOKEN_TTL_SECONDS = 3600
+DRAIN_SECONDS = 30.0
+
+
+@dataclass(eq=False)
+class RunningAgent:
+    dispatch_id: int
+    identity: str
+    task: "asyncio.Task[None]"
+
+
+class AgentHost:
+    def __init__(self, ws_base: str, *, max_agents: int = 200) -> None:
+        self.ws_base = ws_base.replace("https://", "wss://").replace("http://", "ws://").rstrip("/")
+        self.id = f"host-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.max_agents = max_agents
+        self.running: dict[int, RunningAgent] = {}
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Claims and runs dispatches until `stop()`."""
+        logger.info("agent host %s serving %s", self.id, self.ws_base)
+        beats = asyncio.create_task(self._heartbeat_forever())
+        try:
+            while not self.stopping.is_set():
+                await self._claim()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), settings.MESHSITE_AGENT_HOST_POLL_SECONDS)
+        finally:
+            beats.cancel()
+
+    async def stop(self) -> None:
+        """Stops claiming; every agent finishes its in-flight asks and leaves. Safe to call twice:
+        a second cancel would cut the first one's drain short."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            for running in list(self.running.values()):
+                running.task.cancel()
+        await asyncio.gather(*(r.task for r in list(self.running.values())), return_exceptions=True)
+
+    async def _claim(self) -> None:
+        room_left = self.max_agents - len(self.running)
+        if room_left <= 0:
+            return
+        try:
+            dispatches = await sync_to_async(do_claim_dispatches)(self.id, room_left)
+        except Exception:
+            logger.exception("agent host: claiming dispatches failed; retrying")
+            return
+        for dispatch in dispatches:
+            task = asyncio.create_task(self._run(dispatch), name=f"agent-{dispatch.identity}-{dispatch.pk}")
+            self.running[dispatch.pk] = RunningAgent(dispatch.pk, dispatch.identity, task)
+
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.MESHSITE_AGENT_HOST_STALE_SECONDS / 4)
+            try:
+                await sync_to_async(do_host_heartbeat)(self.id)
+            except Exception:
+                logger.exception("agent host: heartbeat failed")
+
+    async def _run(self, dispatch: Dispatch) -> None:
+        status, error = Dispatch.Status.STOPPED, ""
+        try:
+            await self._serve(dispatch)
+        except asyncio.CancelledError:
+            status, error = Dispatch.Status.STOPPED, "agent host stopped"
+        except Exception as exc:
+            logger.exception("agent %s (dispatch %s) failed", dispatch.identity, dispatch.pk)
+            status, error = Dispatch.Status.FAILED, f"{type(exc).__name__}: {exc}"
+        finally:
+            self.running.pop(dispatch.pk, None)
+            await sync_to_async(do_end_dispatch)(dispatch.pk, status, error)
+
+    def _token(self, dispatch: Dispatch, agent: Any) -> str:
+        room = dispatch.room
+        token, _expires = mint_token(
+            project=room.project.slug,
+            room=room.name,
+            identity=dispatch.identity,
+            role="agent",
+            name=dispatch.service.title or dispatch.identity,
+            ttl=TOKEN_TTL_SECONDS,
+            # joining with its agent attributes, the room knows what it is from participant.joined on
+            attributes=agent.agent_attributes(),
+        )
+        return token
+
+    def _instantiate(self, dispatch: Dispatch) -> Any:
+        service = dispatch.service
+        agent_class = import_string(service.class_path)
+        agent = agent_class(
+            name=dispatch.identity,
+            title=service.title or None,
+            description=service.description or None,
+            **service.config,
+        )
+        agent.call_arguments = dispatch.arguments
+        return agent
+
+    async def _serve(self, dispatch: Dispatch) -> None:
+        from meshsite_client import RoomClient
+
+        agent = await sync_to_async(self._instantiate)(dispatch)
+        url = f"{self.ws_base}/rooms/{dispatch.room.name}/ws"
+        room = RoomClient(url, lambda: self._token(dispatch, agent))
+        await room.connect()
+        try:
+            await agent.start(room)
+            await sync_to_async(do_mark_running)(dispatch.pk, room.participant.id)
+            try:
+                await room.wait_closed()
+            except asyncio.CancelledError:
+                await asyncio.shield(agent.stop(drain=True, timeout=DRAIN_SECONDS))
+                raise
+        finally:
+            await asyncio.shield(room.close())

@@ -14,7 +14,10 @@ class ServiceForm(forms.ModelForm):
 
     class Meta:
         model = Service
-        fields = "__all__"
+        fields = [
+            "project", "room", "name", "title", "description", "kind", "class_path", "config", "url", "secret",
+            "input_schema", "output_schema", "allow_multiple", "enabled",
+        ]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -234,7 +234,10 @@ class Meshsite:
 
 
 def report(name: str, result: Result, baseline: Result | None) -> str:
-    line = f"{name:<34} c={result.concurrency:<3} {result.rate:9.0f} calls/s  p50 {result.pct(0.5):7.3f} ms  p99 {result.pct(0.99):7.3f} ms"
+    line = (
+        f"{name:<34} c={result.concurrency:<3} {result.rate:9.0f} calls/s"
+        f"  p50 {result.pct(0.5):7.3f} ms  p99 {result.pct(0.99):7.3f} ms"
+    )
     if baseline is not None:
         line += f"   throughput x{result.rate / baseline.rate:.3f}  p50 x{result.pct(0.5) / baseline.pct(0.5):.2f}"
     return line

@@ -32,7 +32,8 @@ async def test_the_embedded_default_runs_with_no_configuration(tmp_path):
 
     port = free_port()
     server = subprocess.Popen(
-        [*manage, "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [*manage, "serve", "--port", str(port), "--agent-host"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         assert f"listening on http://127.0.0.1:{port}/" in server.stdout.readline().decode()
@@ -48,6 +49,14 @@ async def test_the_embedded_default_runs_with_no_configuration(tmp_path):
             assert newcomer.ready["room"] == {"name": "lobby", "project": "demo"}
             listed = await newcomer.invoke("participants", "list")
             assert [p["identity"] for p in listed["result"]["output"]["participants"]] == ["newcomer"]
+            # The demo TaskRunner, run by the in-process agent host: call it, then ask it.
+            agents = (await newcomer.invoke("agents", "list"))["result"]["output"]["agents"]
+            [counter] = [a for a in agents if a["name"] == "word-counter"]
+            example = counter["input_schema"]["examples"][0]
+            called = await newcomer.invoke("agents", "call", {"name": "word-counter"}, timeout=20)
+            assert called["result"]["output"]["status"] == "running"
+            asked = await newcomer.invoke("agents", "ask", {"agent": "word-counter", "arguments": example})
+            assert asked["result"]["output"] == {"words": 9, "characters": 43}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=10) as page:
             assert page.status == 200
     finally:

@@ -14,7 +14,7 @@ from django.conf import settings
 from .actions.rooms import RoomAccessError, access_room
 from .dispatcher import error_frame, handle_frame
 from .errors import ErrorCode, MeshError
-from .mesh.node import Node, get_node
+from .mesh.node import Node, iso_from_unix, get_node
 from .mesh.ratelimit import TokenBucket
 from .mesh.session import Session
 from .tokens import TokenClaims, TokenError, verify_token
@@ -117,7 +117,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.claims = claims
         self.session.grants = claims.grants
         self.schedule_expiry(claims.expires_at)
-        return {"token_expires_at": claims.expires_at}
+        return {"token_expires_at": iso_from_unix(claims.expires_at)}
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None or self.node is None or self.session.closed:

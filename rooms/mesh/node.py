@@ -154,7 +154,7 @@ class Node:
                         "default_timeout": settings.MESHSITE_DEFAULT_TIMEOUT,
                         "max_timeout": settings.MESHSITE_MAX_TIMEOUT,
                     },
-                    "token_expires_at": _iso_from_unix(claims.expires_at),
+                    "token_expires_at": iso_from_unix(claims.expires_at),
                 },
             }
         )
@@ -381,7 +381,7 @@ async def stop_node() -> None:
         await future.result().stop()
 
 
-def _iso_from_unix(timestamp: int) -> str:
+def iso_from_unix(timestamp: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")

@@ -14,7 +14,7 @@ from django.conf import settings
 from .actions.rooms import RoomAccessError, access_room
 from .dispatcher import error_frame, handle_frame
 from .errors import ErrorCode, MeshError
-from .mesh.node import Node, iso_from_unix, get_node
+from .mesh.node import Node, get_node, iso_from_unix
 from .mesh.ratelimit import TokenBucket
 from .mesh.session import Session
 from .tokens import TokenClaims, TokenError, verify_token

@@ -135,6 +135,9 @@ class AgentHost:
         await room.connect()
         try:
             await agent.start(room)
+            if self.stopping.is_set():
+                # A stop that landed while connecting or starting can be swallowed on Python 3.11.
+                raise asyncio.CancelledError
             await sync_to_async(do_mark_running)(dispatch.pk, room.participant.id)
             try:
                 await room.wait_closed()

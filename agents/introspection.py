@@ -9,31 +9,28 @@ class ServiceClassError(Exception):
     """The class path cannot serve as an agent; the message says why."""
 
 
-def schema_of(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return value
-    to_schema = getattr(value, "model_json_schema", None)  # a pydantic model class
-    if callable(to_schema):
-        schema = to_schema()
-        return schema if isinstance(schema, dict) else None
-    raise ServiceClassError(f"a schema must be a JSON Schema dict or a pydantic model, not {value!r}")
-
-
 def describe_agent_class(class_path: str) -> dict[str, Any]:
     """title, description, input_schema and output_schema that the class declares."""
     try:
         agent_class = import_string(class_path)
     except ImportError as exc:
         raise ServiceClassError(f"cannot import {class_path!r}: {exc}") from None
-    from meshsite_client.agents import Agent
+    from meshsite_client.agents import Agent, json_schema_of
 
     if not isinstance(agent_class, type) or not issubclass(agent_class, Agent):
         raise ServiceClassError(f"{class_path!r} is not a subclass of meshsite_client.agents.Agent")
     return {
         "title": getattr(agent_class, "title", "") or "",
         "description": getattr(agent_class, "description", "") or "",
-        "input_schema": schema_of(getattr(agent_class, "input_schema", None)),
-        "output_schema": schema_of(getattr(agent_class, "output_schema", None)),
+        # the same conversion the running agent uses, so listed and served schemas agree
+        "input_schema": _schema(json_schema_of, getattr(agent_class, "input_schema", None), "validation"),
+        "output_schema": _schema(json_schema_of, getattr(agent_class, "output_schema", None), "serialization"),
     }
+
+
+def _schema(convert: Any, value: Any, mode: str) -> dict[str, Any] | None:
+    try:
+        schema: dict[str, Any] | None = convert(value, mode=mode)
+    except TypeError as exc:
+        raise ServiceClassError(str(exc)) from None
+    return schema

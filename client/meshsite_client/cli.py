@@ -210,6 +210,12 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     err = stderr or sys.stderr
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["agent"]:  # `meshsite agent run module:Class ...`: see meshsite_client.agents.cli
+        from .agents.cli import main as agent_main
+
+        return agent_main(argv[1:], stdout=stdout, stderr=err)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

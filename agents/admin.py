@@ -15,8 +15,20 @@ class ServiceForm(forms.ModelForm):
     class Meta:
         model = Service
         fields = [
-            "project", "room", "name", "title", "description", "kind", "class_path", "config", "url", "secret",
-            "input_schema", "output_schema", "allow_multiple", "enabled",
+            "project",
+            "room",
+            "name",
+            "title",
+            "description",
+            "kind",
+            "class_path",
+            "config",
+            "url",
+            "secret",
+            "input_schema",
+            "output_schema",
+            "allow_multiple",
+            "enabled",
         ]
 
     def clean(self) -> dict[str, Any]:

@@ -33,7 +33,10 @@ async def test_the_embedded_default_runs_with_no_configuration(tmp_path):
     port = free_port()
     server = subprocess.Popen(
         [*manage, "serve", "--port", str(port), "--agent-host"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         assert f"listening on http://127.0.0.1:{port}/" in server.stdout.readline().decode()

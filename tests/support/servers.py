@@ -110,7 +110,10 @@ class AgentHostProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "agenthost", "--url", self.server.http_url],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         return self
 

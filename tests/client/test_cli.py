@@ -1,10 +1,8 @@
-"""Command-line parsing and usage errors (nothing here connects anywhere)."""
+"""Command-line parsing and usage errors (nothing here reaches a server; see test_cli_live.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 
 import pytest
 from meshsite_client import cli
@@ -161,40 +159,6 @@ def test_a_connection_failure_exits_1_with_one_line(monkeypatch: pytest.MonkeyPa
     assert code == 1
     assert out == ""
     assert err.count("\n") == 1 and "ConnectionLost" in err
-
-
-@pytest.mark.asyncio
-async def test_invoke_prints_the_output_as_json() -> None:
-    from .fake_room import FakeRoom
-
-    async with FakeRoom() as server:
-        server.outputs["calc", "add"] = {"sum": 3}
-        out, err = io.StringIO(), io.StringIO()
-        argv = ["--url", server.url, "--token", "t", "invoke", "calc", "add", '{"a": 1, "b": 2}', "--timeout", "5"]
-        code = await asyncio.to_thread(cli.main, argv, stdout=out, stderr=err)
-        assert (code, out.getvalue(), err.getvalue()) == (0, '{"sum": 3}\n', "")
-        _, frame = await server.next_frame("tools.invoke")
-        assert frame["params"]["arguments"] == {"a": 1, "b": 2}
-        assert frame["params"]["timeout"] == 5
-
-
-@pytest.mark.asyncio
-async def test_listen_prints_notifications_as_json_lines() -> None:
-    from .fake_room import FakeRoom
-
-    async with FakeRoom() as server:
-        out, err = io.StringIO(), io.StringIO()
-        argv = ["--url", server.url, "--token", "t", "listen", "--count", "1"]
-        listener = asyncio.create_task(asyncio.to_thread(cli.main, argv, stdout=out, stderr=err))
-        conn = await server.wait_connections(1)
-        await asyncio.sleep(0.2)  # let the CLI subscribe after room.ready
-        await conn.notify("messaging.message", {"from": {"id": "p_bob"}, "to": None, "type": "chat", "message": "hi"})
-        assert await asyncio.wait_for(listener, 5) == 0
-        line = json.loads(out.getvalue())
-        assert line == {
-            "method": "messaging.message",
-            "params": {"from": {"id": "p_bob"}, "to": None, "type": "chat", "message": "hi"},
-        }
 
 
 def test_it_also_accepts_url_and_token_after_the_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,86 +1,353 @@
-"""Dropped connections: reconnecting, restoring state, and fatal close codes (fake server)."""
+"""Reconnecting against real servers: restarts (SIGTERM), network drops (SIGKILL), expiring tokens, replacement.
+
+The issue: "the client reconnects with backoff after the server restarts or the network drops,
+re-registers its toolkits and re-joins; a call made while a host is briefly away gets a clear
+error, never a hang".
+"""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
-from meshsite_client import AuthError, ConnectionLost, Replaced, RoomClient
+from django.conf import settings
+from django.db import connection
+from meshsite_client import (
+    AuthError,
+    ConnectionLost,
+    EventStream,
+    NotFound,
+    ParticipantGone,
+    Replaced,
+    RoomClient,
+    ToolContext,
+    Toolkit,
+    tool,
+)
+from meshsite_client.records import Event
 
-from .fake_room import CALC, FakeRoom
+from tests.support.servers import ServerProcess
 
+from .live import until
 
-@pytest.mark.asyncio
-async def test_it_reconnects_after_a_drop_and_restores_its_toolkits() -> None:
-    tokens = iter(["first", "second", "third"])
-    async with FakeRoom() as server, RoomClient(server.url, lambda: next(tokens), max_backoff=0.2) as room:
-        await room.register_toolkit(CALC)
-        events = room.events("connection.lost", "connection.restored")
-        pending = asyncio.create_task(room.invoke("weather", "forecast", {}))
-        await server.next_frame("tools.invoke")
-        await server.connections[0].close(1011, "boom", notice=False)
-        with pytest.raises(ConnectionLost):
-            await asyncio.wait_for(pending, 2)
-        lost = await asyncio.wait_for(events.__anext__(), 2)
-        assert lost.method == "connection.lost" and lost["code"] == 1011
-        restored = await asyncio.wait_for(events.__anext__(), 5)
-        assert restored.method == "connection.restored"
-        assert restored["previous_participant_id"] == "p_1"
-        assert restored["participant"]["id"] == "p_2"
-        assert restored["failed_toolkits"] == {}
-        assert room.participant.id == "p_2"
-        assert server.authorizations == ["Bearer first", "Bearer second"]
-        assert [pid for pid, params in server.registered] == ["p_1", "p_2"]
-        assert await room.ping() == {"pong": True, "time": "2026-11-24T10:00:00.000000Z"}
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
+
+# Small, so a restart is noticed and recovered from in well under a second or two.
+BACKOFF = 0.5
 
 
-@pytest.mark.asyncio
-async def test_requests_fail_at_once_while_reconnecting() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t", max_backoff=0.1) as room:
-        events = room.events("connection.lost", "connection.restored")
-        server.refuse_status = 503
-        await server.connections[0].close(1001, "server shutting down")
-        lost = await asyncio.wait_for(events.__anext__(), 2)
-        assert lost.method == "connection.lost" and lost["reason"] == "server shutting down"
-        with pytest.raises(ConnectionLost, match="reconnecting"):
-            await room.ping()
-        with pytest.raises(ConnectionLost):
-            room.start_invoke("a", "b")
-        await asyncio.sleep(0.3)  # a few refused attempts
-        assert len(server.authorizations) > 2
-        server.refuse_status = None
-        restored = await asyncio.wait_for(events.__anext__(), 5)
-        assert restored.method == "connection.restored"
-        assert room.connected
+@pytest.fixture
+def server_env(project, tmp_path) -> dict[str, str]:
+    """Environment for a dedicated server that shares nothing with the session's `server`.
+
+    Without Redis every server runs the embedded single-node mode, in which a node counts the
+    participants of every other node as lost: the session server would mark this server's
+    participants as left in a shared database (and the other way round). With SQLite the
+    dedicated server gets a copy of the test database (it holds the `acme` project).
+    """
+    if settings.REDIS_URL or connection.vendor != "sqlite":
+        return {}
+    copy = tmp_path / "dedicated.sqlite3"
+    source, target = sqlite3.connect(connection.settings_dict["NAME"]), sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return {"MESHSITE_SQLITE_PATH": str(copy)}
 
 
-@pytest.mark.asyncio
-async def test_being_replaced_is_fatal_and_surfaces_as_replaced() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t", max_backoff=0.1) as room:
-        events = room.events()
-        await server.connections[0].close(4409, "replaced")
-        with pytest.raises(Replaced, match="replaced"):
-            await asyncio.wait_for(room.wait_closed(), 2)
-        assert len(server.connections) == 1
+class Servers:
+    """Dedicated server processes on one port, started and stopped by the test."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.current: ServerProcess | None = None
+        self.started: list[ServerProcess] = []
+
+    async def start(self) -> ServerProcess:
+        port = self.current.port if self.current is not None else None
+        process = ServerProcess(redis_url=settings.REDIS_URL or None, env=self.env, port=port)
+        self.started.append(process)
+        self.current = await asyncio.to_thread(process.start)
+        return process
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        assert self.current is not None
+        return await asyncio.to_thread(self.current.stop, sig)
+
+    def ws_url(self, room: str = "lobby") -> str:
+        assert self.current is not None
+        return self.current.ws_url(room)
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            process.stop()
+
+
+@pytest.fixture
+def servers(server_env) -> Iterator[Servers]:
+    running = Servers(server_env)
+    yield running
+    running.stop_all()
+
+
+def calc_toolkit(started: asyncio.Event, cancelled: asyncio.Event) -> Toolkit:
+    @tool
+    async def add(a: float, b: float) -> float:
+        return a + b
+
+    @tool
+    async def wait(ctx: ToolContext) -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    return Toolkit("calc", [add, wait])
+
+
+async def next_event(stream: EventStream, timeout: float) -> Event:
+    return await asyncio.wait_for(anext(stream), timeout)
+
+
+class Gate:
+    """A token source that counts its calls and, while closed, holds the client back from reconnecting."""
+
+    def __init__(self, mint: Any, identity: str) -> None:
+        self.mint = mint
+        self.identity = identity
+        self.calls = 0
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        number = self.calls
+        await self.open.wait()
+        return self.mint(self.identity, name=f"{self.identity} #{number}")
+
+    @property
+    def last_name(self) -> str:
+        return f"{self.identity} #{self.calls}"
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[RoomClient]]:
+    opened: list[RoomClient] = []
+    yield opened
+    for room in opened:
+        await room.close()
+
+
+async def test_after_a_restart_clients_reconnect_re_register_and_a_call_to_an_absent_host_fails_fast(
+    servers, mint, clients
+):
+    await servers.start()
+    bob_token, alice_token = Gate(mint, "bob"), Gate(mint, "alice")
+    bob = await RoomClient(servers.ws_url(), bob_token, max_backoff=BACKOFF).connect()
+    alice = await RoomClient(servers.ws_url(), alice_token, max_backoff=BACKOFF).connect()
+    clients += [bob, alice]
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    await bob.register_toolkit(calc_toolkit(started, cancelled))
+    assert await alice.invoke("calc", "add", {"a": 1, "b": 2}) == 3
+    old_bob, old_alice = bob.participant.id, alice.participant.id
+    bob_events = bob.events("connection.lost", "connection.restored")
+    alice_events = alice.events("connection.lost", "connection.restored")
+    in_flight = alice.start_invoke("calc", "wait", timeout=60)
+    await asyncio.wait_for(started.wait(), 5)
+
+    bob_token.open.clear()  # bob stays away after the restart until the test lets him back
+    assert await servers.stop(signal.SIGTERM) == 0
+
+    # The call in flight fails at once instead of waiting for its 60 s deadline: the stopping server
+    # closes the sessions one by one, so alice hears either that bob left or that she was cut off.
+    with pytest.raises((ParticipantGone, ConnectionLost)):
+        await asyncio.wait_for(in_flight.result(), 5)
+    await asyncio.wait_for(cancelled.wait(), 5)  # and the host stopped working on it
+    for events in (bob_events, alice_events):
+        lost = await next_event(events, 5)
+        assert (lost.method, lost["code"], lost["reason"]) == ("connection.lost", 4503, "server shutting down")
+    # While disconnected, a request fails at once with ConnectionLost.
+    begun = time.monotonic()
+    with pytest.raises(ConnectionLost, match="reconnecting"):
+        await alice.ping()
+    with pytest.raises(ConnectionLost):
+        alice.start_invoke("calc", "add", {"a": 1, "b": 1})
+    assert time.monotonic() - begun < 0.5
+    assert not alice.connected and not alice.closed
+
+    await servers.start()
+    restored = await next_event(alice_events, 15)
+    assert restored.method == "connection.restored"
+    assert restored["previous_participant_id"] == old_alice
+    assert alice.participant.id == restored["participant"]["id"] != old_alice
+    assert alice.participant.name == alice_token.last_name and alice_token.calls >= 2
+
+    # bob is still away: calling his toolkit is a clear error straight away, never a hang.
+    assert not bob.connected
+    begun = time.monotonic()
+    with pytest.raises(NotFound):
+        await alice.invoke("calc", "add", {"a": 1, "b": 1}, timeout=30)
+    with pytest.raises(NotFound):
+        await alice.invoke("calc", "add", {"a": 1, "b": 1}, participant_id=old_bob, timeout=30)
+    assert time.monotonic() - begun < 2
+
+    bob_token.open.set()
+    restored = await next_event(bob_events, 15)
+    assert restored.method == "connection.restored"
+    assert restored["previous_participant_id"] == old_bob
+    assert restored["failed_toolkits"] == {}
+    new_bob = bob.participant.id
+    assert new_bob != old_bob and restored["participant"]["id"] == new_bob
+    # The token callable was evaluated again for the reconnect, and the server took the new token.
+    assert bob_token.calls >= 2 and bob.participant.name == bob_token.last_name
+    assert any(t.name == "calc" and t.participant_id == new_bob for t in bob.toolkits)
+    await until(alice, lambda: any(t.name == "calc" and t.participant_id == new_bob for t in alice.toolkits))
+    assert await alice.invoke("calc", "add", {"a": 2, "b": 3}) == 5
+    assert await alice.invoke("calc", "add", {"a": 2, "b": 4}, participant_id=new_bob) == 6
+
+
+async def crash_and_restart(
+    servers: Servers, mint: Any, clients: list[RoomClient]
+) -> tuple[RoomClient, RoomClient, str]:
+    """bob hosts calc, alice has a call in flight; the server is SIGKILLed and started again on its port.
+
+    Returns (bob, alice, bob's participant id before the crash) once both clients are restored.
+    """
+    await servers.start()
+    bob = await RoomClient(servers.ws_url(), lambda: mint("bob"), max_backoff=BACKOFF).connect()
+    alice = await RoomClient(servers.ws_url(), lambda: mint("alice"), max_backoff=BACKOFF).connect()
+    clients += [bob, alice]
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    await bob.register_toolkit(calc_toolkit(started, cancelled))
+    old_bob = bob.participant.id
+    bob_events = bob.events("connection.lost", "connection.restored")
+    alice_events = alice.events("connection.lost", "connection.restored")
+    in_flight = alice.start_invoke("calc", "wait", timeout=60)
+    await asyncio.wait_for(started.wait(), 5)
+
+    await servers.stop(signal.SIGKILL)  # no close frame, no goodbye: the TCP connections just end
+
+    with pytest.raises(ConnectionLost):
+        await asyncio.wait_for(in_flight.result(), 5)
+    await asyncio.wait_for(cancelled.wait(), 5)
+    for events in (bob_events, alice_events):
+        lost = await next_event(events, 5)
+        assert lost.method == "connection.lost" and lost["code"] == 1006
+    with pytest.raises(ConnectionLost, match="reconnecting"):
+        await bob.ping()
+
+    await servers.start()
+    for events in (bob_events, alice_events):
+        assert (await next_event(events, 15)).method == "connection.restored"
+    return bob, alice, old_bob
+
+
+async def test_after_the_server_process_is_killed_and_restarted_clients_recover_the_same_way(servers, mint, clients):
+    bob, alice, old_bob = await crash_and_restart(servers, mint, clients)
+    new_bob = bob.participant.id
+    assert new_bob != old_bob
+    assert any(t.name == "calc" and t.participant_id == new_bob for t in bob.toolkits)
+    # Asked of the server, not of the client's event-fed picture (see the next test).
+    assert [t.name for t in await alice.list_toolkits(new_bob)] == ["calc"]
+    assert await alice.invoke("calc", "add", {"a": 2, "b": 3}, participant_id=new_bob) == 5
+    assert await alice.invoke("calc", "add", {"a": 2, "b": 4}) == 6
+
+
+@pytest.mark.xfail(
+    condition=bool(settings.REDIS_URL),
+    strict=False,  # intermittent (about 1 run in 5 to 20), so a strict xfail would fail most runs
+    reason="server bug (Redis mode): after a SIGKILL restart the new node sometimes receives no room events at "
+    "all, although it is subscribed to the room's pub/sub group and every event is published there; its room "
+    "cache keeps the killed node's participants and toolkits (two public `calc`), and its clients get no "
+    "participant.* / toolkits.changed notifications",
+)
+async def test_after_a_crash_and_restart_the_room_holds_no_ghosts_of_the_killed_node(servers, mint, clients):
+    bob, alice, old_bob = await crash_and_restart(servers, mint, clients)
+    new_bob = bob.participant.id
+    await until(alice, lambda: any(t.name == "calc" and t.participant_id == new_bob for t in alice.toolkits))
+    await until(alice, lambda: sorted(p.identity for p in alice.participants.values()) == ["alice", "bob"])
+    assert not any(t.participant_id == old_bob for t in alice.toolkits)
+    assert sorted(p.identity for p in await alice.list_participants()) == ["alice", "bob"]
+    assert [t.participant_id for t in await alice.list_toolkits() if t.name == "calc"] == [new_bob]
+
+
+async def test_a_graceful_server_stop_announces_itself_and_the_client_sees_why(servers, mint):
+    await servers.start()
+    async with RoomClient(servers.ws_url(), mint("alice"), reconnect=False) as alice:
+        events = alice.events()
+        assert await servers.stop(signal.SIGTERM) == 0
+        with pytest.raises(ConnectionLost, match="server shutting down") as caught:
+            await asyncio.wait_for(alice.wait_closed(), 5)
+        assert (caught.value.code, caught.value.reason) == (4503, "server shutting down")
+        closing, closed = [event async for event in events][-2:]
+        assert closing.method == "connection.closing" and closing.params == {
+            "code": 4503,
+            "reason": "server shutting down",
+        }
+        assert closed.method == "connection.closed" and closed["code"] == 4503
+
+
+async def test_an_expired_token_from_a_callable_is_replaced_by_a_fresh_one_on_reconnect(ws_url, mint):
+    minted: list[str] = []
+
+    def token() -> str:
+        # The first token lives 1-2 s (expiry is in whole seconds); the server closes with 4408 then.
+        minted.append(mint("alice", ttl=2 if not minted else 3600, name=f"Alice {len(minted) + 1}"))
+        return minted[-1]
+
+    async with RoomClient(ws_url("lobby"), token, max_backoff=BACKOFF) as alice:
+        first = alice.participant.id
+        events = alice.events("connection.lost", "connection.restored")
+        lost = await next_event(events, 5)
+        assert (lost.method, lost["code"], lost["reason"]) == ("connection.lost", 4408, "token expired")
+        restored = await next_event(events, 5)
+        assert restored.method == "connection.restored" and restored["previous_participant_id"] == first
+        assert len(minted) == 2
+        assert alice.participant.id != first and alice.participant.name == "Alice 2"
+        assert (await alice.ping())["pong"] is True
+
+
+async def test_an_expired_static_token_ends_the_client_with_auth_error(ws_url, mint):
+    alice = await RoomClient(ws_url("lobby"), mint("alice", ttl=2), max_backoff=BACKOFF).connect()
+    events = alice.events()
+    with pytest.raises(AuthError, match="token expired") as caught:
+        await asyncio.wait_for(alice.wait_closed(), 5)
+    assert caught.value.code == 4408
+    assert [event.method async for event in events][-2:] == ["connection.closing", "connection.closed"]
+    with pytest.raises(AuthError):
+        await alice.ping()
+
+
+async def test_a_newer_connection_of_the_same_identity_ends_the_older_client_with_replaced(ws_url, mint):
+    calls = 0
+
+    def token() -> str:
+        nonlocal calls
+        calls += 1
+        return mint("alice")
+
+    older = await RoomClient(ws_url("lobby"), token, max_backoff=BACKOFF).connect()
+    events = older.events()
+    async with RoomClient(ws_url("lobby"), mint("alice")) as newer:
+        with pytest.raises(Replaced, match="replaced") as caught:
+            await asyncio.wait_for(older.wait_closed(), 5)
+        assert caught.value.code == 4409
         methods = [event.method async for event in events]
         assert methods[-2:] == ["connection.closing", "connection.closed"]
+        assert "connection.lost" not in methods and calls == 1  # no reconnect was attempted
+        assert older.closed and not older.connected
         with pytest.raises(Replaced):
-            await room.ping()
-
-
-@pytest.mark.asyncio
-async def test_an_expired_static_token_is_fatal_but_a_token_callable_reconnects() -> None:
-    async with FakeRoom() as server:
-        async with RoomClient(server.url, "static", max_backoff=0.1) as room:
-            await server.connections[0].close(4408, "token expired")
-            with pytest.raises(AuthError, match="token expired"):
-                await asyncio.wait_for(room.wait_closed(), 2)
-
-        async def fresh() -> str:
-            return "fresh"
-
-        async with RoomClient(server.url, fresh, max_backoff=0.1) as room:
-            events = room.events("connection.restored")
-            await server.connections[1].close(4408, "token expired")
-            await asyncio.wait_for(events.__anext__(), 5)
-            assert server.authorizations[-1] == "Bearer fresh"
+            await older.ping()
+        await until(newer, lambda: older.participant.id not in newer.participants)
+        assert (await newer.ping())["pong"] is True
+        assert [p.identity for p in await newer.list_participants()] == ["alice"]

@@ -1,224 +1,186 @@
-"""RoomClient against a scripted in-process fake server (no Meshsite server needed)."""
+"""RoomClient against a real server: room state, presence, messaging, refusals and REST tokens."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import pytest
 from meshsite_client import (
     AuthError,
-    Cancelled,
     ConnectionLost,
     NotFound,
     RoomClient,
-    Timeout,
-    ToolFailed,
-    new_traceparent,
+    TokenError,
+    mint_token,
 )
-from meshsite_client import client as client_module
 
-from .fake_room import TRACEPARENT, FakeRoom, participant
+from .live import until
 
-
-@pytest.mark.asyncio
-async def test_it_connects_with_a_bearer_token_and_loads_the_room_state() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "tok-1") as room:
-        assert server.authorizations == ["Bearer tok-1"]
-        assert room.participant.id == "p_1"
-        assert set(room.participants) == {"p_1", "p_bob"}
-        assert room.room is not None and room.room.name == "lobby" and room.room.project == "demo"
-        assert room.limits["default_timeout"] == 60
-        assert [t.name for t in room.toolkits] == ["messaging"]
-        assert room.toolkits[0].builtin
-        assert room.participant["identity"] == "alice"
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
 
-@pytest.mark.asyncio
-async def test_it_raises_auth_error_with_the_reason_from_connection_closing() -> None:
-    async with FakeRoom() as server:
-        server.close_on_connect = (4401, "invalid token")
-        with pytest.raises(AuthError, match="invalid token") as caught:
-            async with RoomClient(server.url, "bad"):
-                pass
-        assert caught.value.code == 4401
+async def test_a_client_starts_with_its_participant_the_people_present_and_the_toolkits_it_may_invoke(ws_url, mint):
+    async with (
+        RoomClient(ws_url("lobby"), mint("alice", attributes={"lang": "en"})) as alice,
+        RoomClient(ws_url("lobby"), mint("bob", role="agent", name="Bob the agent")) as bob,
+    ):
+        me = bob.participant
+        assert (me.identity, me.role, me.name) == ("bob", "agent", "Bob the agent")
+        assert me.id.startswith("p_") and me.id != alice.participant.id
+        assert me["identity"] == "bob"  # records also read like the wire JSON
+        assert set(bob.participants) == {alice.participant.id, me.id}
+        assert bob.participants[alice.participant.id].attributes == {"lang": "en"}
+        assert bob.room is not None and (bob.room.name, bob.room.project) == ("lobby", "acme")
+        assert bob.ready["protocol"] == 1
+        assert bob.limits["default_timeout"] == 60
+        builtins = {t.name: t for t in bob.toolkits if t.builtin}
+        assert {"messaging", "participants"} <= set(builtins)
+        assert builtins["messaging"].tool("send") is not None
+        pong = await bob.ping()
+        assert pong["pong"] is True and pong["time"].endswith("Z")
 
 
-@pytest.mark.asyncio
-async def test_it_raises_a_clear_error_when_nothing_listens() -> None:
+async def test_an_invalid_token_is_refused_with_auth_error_and_the_servers_reason(ws_url):
+    with pytest.raises(AuthError, match="invalid token") as caught:
+        async with RoomClient(ws_url("lobby"), "not-a-token"):
+            pass
+    assert caught.value.code == 4401
+
+
+async def test_a_token_for_another_room_is_refused_as_forbidden(ws_url, mint):
+    with pytest.raises(AuthError) as caught:
+        async with RoomClient(ws_url("lobby"), mint("alice", room="kitchen")):
+            pass
+    assert caught.value.code == 4403
+
+
+async def test_nothing_listening_is_a_clear_connection_error():
     with pytest.raises(ConnectionLost, match="cannot connect"):
         async with RoomClient("ws://127.0.0.1:9/rooms/lobby/ws", "t", open_timeout=2):
             pass
 
 
-@pytest.mark.asyncio
-async def test_it_maps_a_refused_handshake_to_auth_error() -> None:
-    async with FakeRoom() as server:
-        server.refuse_status = 403
-        with pytest.raises(AuthError, match="HTTP 403"):
-            async with RoomClient(server.url, "t"):
-                pass
-
-
-@pytest.mark.asyncio
-async def test_invoke_sends_the_protocol_params_and_returns_the_output() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        task = asyncio.create_task(
-            room.invoke(
-                "weather", "forecast", {"city": "Lisbon"}, participant_id="p_bob", timeout=30, traceparent=TRACEPARENT
-            )
+async def test_participants_follow_joins_attribute_changes_and_departures(ws_url, mint):
+    async with RoomClient(ws_url("lobby"), mint("alice")) as alice:
+        joined = asyncio.create_task(
+            alice.wait_for("participant.joined", lambda p: p["participant"]["identity"] == "bob")
         )
-        conn, frame = await server.next_frame("tools.invoke")
-        params = frame["params"]
-        assert params["toolkit"] == "weather" and params["tool"] == "forecast"
-        assert params["arguments"] == {"city": "Lisbon"}
-        assert params["participant_id"] == "p_bob"
-        assert params["timeout"] == 30
-        assert re.fullmatch(r"[0-9a-f]{32}", params["call_id"])
-        assert params["_meta"] == {"traceparent": TRACEPARENT}
-        await conn.answer(frame, {"call_id": params["call_id"], "output": {"celsius": 21}})
-        assert await task == {"celsius": 21}
+        bob = await RoomClient(ws_url("lobby"), mint("bob")).connect()
+        try:
+            event = await joined
+            bob_id = bob.participant.id
+            assert event["participant"]["id"] == bob_id
+            assert alice.participants[bob_id].identity == "bob"
+
+            updated = asyncio.create_task(alice.wait_for("participant.updated"))
+            me = await bob.set_attributes({"status": "busy", "typing": True})
+            assert me.attributes == {"status": "busy", "typing": True}
+            assert bob.participant.attributes == me.attributes
+            assert (await updated)["participant"]["id"] == bob_id
+            assert alice.participants[bob_id].attributes == {"status": "busy", "typing": True}
+
+            await bob.set_attributes({"typing": None})
+            await until(alice, lambda: alice.participants[bob_id].attributes == {"status": "busy"})
+
+            left = asyncio.create_task(alice.wait_for("participant.left"))
+        finally:
+            await bob.close()
+        event = await left
+        assert (event["participant_id"], event["identity"], event["reason"]) == (bob_id, "bob", "disconnected")
+        assert bob_id not in alice.participants
+        assert set(alice.participants) == {alice.participant.id}
 
 
-@pytest.mark.asyncio
-async def test_a_failed_invoke_raises_the_mapped_error() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        task = asyncio.create_task(room.invoke("weather", "forecast", {}))
-        conn, frame = await server.next_frame("tools.invoke")
-        await conn.fail(frame, -32009, "tool failed", {"type": "tool_failed", "message": "no such city"})
-        with pytest.raises(ToolFailed, match="no such city"):
-            await task
-
-
-@pytest.mark.asyncio
-async def test_progress_reaches_the_calls_on_progress_and_cancel_sends_tools_cancel() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        seen: list[Any] = []
-        call = await room.start_invoke("calc", "slow", {}, on_progress=seen.append, call_id="c-42")
-        assert call.call_id == "c-42"
-        conn, invoke = await server.next_frame("tools.invoke")
-        await conn.notify("tools.progress", {"call_id": "c-42", "progress": {"percent": 40}})
-        await conn.notify("tools.progress", {"call_id": "other", "progress": {"percent": 99}})
-        cancel_task = asyncio.create_task(call.cancel())
-        _, cancel = await server.next_frame("tools.cancel")
-        assert cancel["params"] == {"call_id": "c-42"}
-        await conn.answer(cancel, {"cancelled": True})
-        await conn.fail(invoke, -32011, "cancelled", {"type": "cancelled"})
-        assert await cancel_task is True
-        with pytest.raises(Cancelled):
-            await call.result()
-        assert seen == [{"percent": 40}]
-
-
-@pytest.mark.asyncio
-async def test_an_invoke_never_waits_past_its_deadline_plus_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "INVOKE_GRACE", 0.1)
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        with pytest.raises(Timeout, match="no answer"):
-            await room.invoke("calc", "slow", {}, timeout=0.1, call_id="c-1")
-        _, cancel = await server.next_frame("tools.cancel")
-        assert cancel["params"] == {"call_id": "c-1"}
-
-
-@pytest.mark.asyncio
-async def test_an_invoke_outside_a_handler_carries_no_traceparent_unless_given() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        task = asyncio.create_task(room.invoke("a", "b"))
-        conn, frame = await server.next_frame("tools.invoke")
-        assert "_meta" not in frame["params"]
-        await conn.answer(frame, {"call_id": frame["params"]["call_id"], "output": None})
-        assert await task is None
-        assert new_traceparent() != new_traceparent()
-
-
-@pytest.mark.asyncio
-async def test_state_follows_participant_and_toolkit_notifications() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        conn = server.connections[0]
-        joined = asyncio.create_task(room.wait_for("participant.joined", lambda p: p["participant"]["id"] == "p_carol"))
-        await conn.notify("participant.joined", {"participant": participant("p_dave", "dave")})
-        await conn.notify("participant.joined", {"participant": participant("p_carol", "carol")})
-        event = await joined
-        assert event.method == "participant.joined" and event["participant"]["identity"] == "carol"
-        assert {"p_carol", "p_dave"} <= set(room.participants)
-        kit = {"name": "ui", "public": False, "participant_id": "p_carol", "tools": []}
-        await conn.notify("toolkits.changed", {"action": "registered", "toolkit": kit})
-        await room.wait_for("toolkits.changed")
-        assert any(t.name == "ui" for t in room.toolkits)
-        await conn.notify(
-            "participant.left", {"participant_id": "p_carol", "identity": "carol", "reason": "disconnected"}
-        )
-        await room.wait_for("participant.left")
-        assert "p_carol" not in room.participants
-        assert not any(t.name == "ui" for t in room.toolkits)
-
-
-@pytest.mark.asyncio
-async def test_callbacks_and_event_streams_receive_notifications() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
+async def test_a_direct_message_reaches_only_its_target_through_callbacks_and_streams(ws_url, mint):
+    async with (
+        RoomClient(ws_url("lobby"), mint("alice")) as alice,
+        RoomClient(ws_url("lobby"), mint("bob")) as bob,
+        RoomClient(ws_url("lobby"), mint("carol")) as carol,
+    ):
         sync_seen: list[dict[str, Any]] = []
         async_seen: list[dict[str, Any]] = []
+        arrived = asyncio.Event()
 
         async def record(params: dict[str, Any]) -> None:
             async_seen.append(params)
+            arrived.set()
 
-        room.on("messaging.message", sync_seen.append)
-        room.on("*", record)
-        stream = room.events("messaging.message")
-        message = {"from": {"id": "p_bob"}, "to": None, "type": "chat", "message": {"text": "hi"}}
-        await server.connections[0].notify("messaging.message", message)
-        event = await asyncio.wait_for(stream.__anext__(), 2)
-        await asyncio.sleep(0.01)
-        assert event.params == message
-        assert sync_seen == [message]
-        assert message in async_seen
-        await stream.aclose()
+        bob.on("messaging.message", sync_seen.append)
+        bob.on("messaging.message", record)
+        carol_stream = carol.events("messaging.message")
+        async with bob.events("messaging.message") as stream:
+            assert await alice.send_message(bob.participant.id, "chat", {"text": "hi"}) == {"delivered": True}
+            event = await asyncio.wait_for(anext(stream), 5)
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert event.method == "messaging.message"
+        assert event["from"]["identity"] == "alice" and event["from"]["id"] == alice.participant.id
+        assert (event["to"], event["type"], event["message"]) == (bob.participant.id, "chat", {"text": "hi"})
+        assert sync_seen == async_seen == [event.params]
+        # carol got nothing: a broadcast from bob is the first message her stream sees.
+        await bob.broadcast("chat", "after")
+        first = await asyncio.wait_for(anext(carol_stream), 5)
+        assert (first["from"]["identity"], first["message"]) == ("bob", "after")
+        await carol_stream.aclose()
 
 
-@pytest.mark.asyncio
-async def test_messaging_helpers_invoke_the_builtin_toolkits() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        sent = asyncio.create_task(room.send_message("p_bob", "chat", {"text": "hi"}))
-        conn, frame = await server.next_frame("tools.invoke")
-        assert (frame["params"]["toolkit"], frame["params"]["tool"]) == ("messaging", "send")
-        assert frame["params"]["arguments"] == {"to": "p_bob", "type": "chat", "message": {"text": "hi"}}
-        await conn.answer(frame, {"call_id": frame["params"]["call_id"], "output": {"delivered": True}})
-        assert await sent == {"delivered": True}
-        listed = asyncio.create_task(room.list_participants())
-        conn, frame = await server.next_frame("tools.invoke")
-        assert (frame["params"]["toolkit"], frame["params"]["tool"]) == ("participants", "list")
-        output = {"participants": [participant("p_1"), participant("p_bob", "bob")]}
-        await conn.answer(frame, {"call_id": frame["params"]["call_id"], "output": output})
-        assert [p.identity for p in await listed] == ["alice", "bob"]
-        missing = asyncio.create_task(room.list_toolkits("p_nobody"))
-        conn, frame = await server.next_frame("toolkits.list")
-        assert frame["params"] == {"participant_id": "p_nobody"}
-        await conn.fail(frame, -32002, "no such participant", {"type": "not_found"})
+async def test_a_broadcast_reaches_everyone_but_the_sender(ws_url, mint):
+    async with (
+        RoomClient(ws_url("lobby"), mint("alice")) as alice,
+        RoomClient(ws_url("lobby"), mint("bob")) as bob,
+        RoomClient(ws_url("lobby"), mint("carol")) as carol,
+    ):
+        waiting = [asyncio.create_task(peer.wait_for("messaging.message")) for peer in (bob, carol)]
+        alice_stream = alice.events("messaging.message")
+        assert await alice.broadcast("chat", {"text": "hello all"}) == {"delivered": 2}
+        for event in await asyncio.gather(*waiting):
+            assert (event["to"], event["type"], event["message"]) == (None, "chat", {"text": "hello all"})
+            assert event["from"]["identity"] == "alice"
+        # The sender's own stream stays empty: bob's reply is the first thing it sees.
+        await bob.send_message(alice.participant.id, "chat", "back")
+        reply = await asyncio.wait_for(anext(alice_stream), 5)
+        assert reply["message"] == "back"
+        await alice_stream.aclose()
+
+
+async def test_it_lists_participants_and_toolkits_and_an_absent_participant_is_not_found(ws_url, mint):
+    async with (
+        RoomClient(ws_url("lobby"), mint("alice")) as alice,
+        RoomClient(ws_url("lobby"), mint("bob")) as bob,
+    ):
+        listed = await alice.list_participants()
+        assert sorted(p.identity for p in listed) == ["alice", "bob"]
+        assert {p.id for p in listed} == set(alice.participants)
+        toolkits = await alice.list_toolkits()
+        assert {"messaging", "participants"} <= {t.name for t in toolkits}
+        assert await alice.list_toolkits(bob.participant.id) == []
+        with pytest.raises(NotFound, match="p_nobody"):
+            await alice.list_toolkits("p_nobody")
         with pytest.raises(NotFound):
-            await missing
+            await alice.send_message("p_nobody", "chat", "hello?")
 
 
-@pytest.mark.asyncio
-async def test_cancelling_an_awaited_invoke_cancels_the_call_on_the_server() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        task = asyncio.create_task(room.invoke("calc", "slow", {}, call_id="c-9"))
-        await server.next_frame("tools.invoke")
-        task.cancel()
-        _, cancel = await server.next_frame("tools.cancel")
-        assert cancel["params"] == {"call_id": "c-9"}
-        with pytest.raises(asyncio.CancelledError):
-            await task
+async def test_a_token_minted_over_rest_with_an_api_key_joins_the_room(server, api_key):
+    data = await asyncio.to_thread(
+        mint_token, server.http_url, api_key, room="lobby", identity="dave", name="Dave", ttl=120
+    )
+    assert data["project"] == "acme" and data["room"] == "lobby"
+    assert data["ws_url"] == server.ws_url("lobby")
+    async with RoomClient(data["ws_url"], data["token"]) as dave:
+        assert (dave.participant.identity, dave.participant.name) == ("dave", "Dave")
+    with pytest.raises(TokenError) as caught:
+        await asyncio.to_thread(mint_token, server.http_url, "msk_wrong", room="lobby", identity="dave")
+    assert caught.value.status == 401
+    with pytest.raises(TokenError) as caught:
+        await asyncio.to_thread(mint_token, server.http_url, api_key, room="Not A Room", identity="dave")
+    assert caught.value.status == 400 and caught.value.type == "invalid_request"
 
 
-@pytest.mark.asyncio
-async def test_set_attributes_updates_the_own_participant() -> None:
-    async with FakeRoom() as server, RoomClient(server.url, "t") as room:
-        task = asyncio.create_task(room.set_attributes({"status": "busy"}))
-        conn, frame = await server.next_frame("participant.set_attributes")
-        assert frame["params"] == {"attributes": {"status": "busy"}}
-        await conn.answer(frame, {"participant": {**participant("p_1"), "attributes": {"status": "busy"}}})
-        me = await task
-        assert me.attributes == {"status": "busy"}
-        assert room.participant.attributes == {"status": "busy"}
-        assert room.participants["p_1"].attributes == {"status": "busy"}
+async def test_after_close_every_request_fails_at_once_with_connection_lost(ws_url, mint):
+    room = await RoomClient(ws_url("lobby"), mint("alice")).connect()
+    await room.close()
+    assert room.closed and not room.connected
+    with pytest.raises(ConnectionLost, match="closed"):
+        await room.ping()
+    with pytest.raises(ConnectionLost, match="closed"):
+        room.start_invoke("participants", "list")

@@ -143,7 +143,7 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "rooms.channel_layer.ResilientRedisPubSubChannelLayer",
             "CONFIG": {
                 # Pooled connections go stale when Redis restarts: retry on a fresh one.
                 "hosts": [{"address": REDIS_URL, **redis_retry_options(attempts=5)}],

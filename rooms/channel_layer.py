@@ -14,7 +14,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer, RedisSingleShardConne
 logger = logging.getLogger(__name__)
 
 
-class ResilientShardConnection(RedisSingleShardConnection):  # type: ignore[misc]
+class ResilientShardConnection(RedisSingleShardConnection):
     async def _do_receiving(self) -> None:
         while True:
             try:
@@ -30,7 +30,8 @@ class ResilientShardConnection(RedisSingleShardConnection):  # type: ignore[misc
                 await asyncio.sleep(0.5)
 
 
-class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
+class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._shards = [ResilientShardConnection(shard.host, self) for shard in self._shards]
+        shards: list[Any] = self._shards  # type: ignore[has-type]
+        self._shards = [ResilientShardConnection(shard.host, self) for shard in shards]

@@ -33,7 +33,30 @@ def test_database_env() -> dict[str, str]:
     return {"DATABASE_URL": f"postgres://{user}{password}@{host}:{port}/{settings_dict['NAME']}"}
 
 
-class ServerProcess:
+class ManagedProcess:
+    """A `manage.py` subprocess whose output goes to a log file."""
+
+    process: "subprocess.Popen[bytes] | None"
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+class ServerProcess(ManagedProcess):
     """`manage.py serve` in a subprocess: one web node."""
 
     def __init__(
@@ -80,24 +103,8 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(5)
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
-
-class AgentHostProcess:
+class AgentHostProcess(ManagedProcess):
     """`manage.py agenthost` in a subprocess, running agents against a server process."""
 
     def __init__(self, server: ServerProcess, env: dict[str, str] | None = None) -> None:
@@ -117,18 +124,5 @@ class AgentHostProcess:
         )
         return self
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
-
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int | None:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(5)
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
+        return super().stop(sig, timeout)  # draining agents may take a while

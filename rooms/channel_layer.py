@@ -31,7 +31,12 @@ class ResilientShardConnection(RedisSingleShardConnection):
 
 
 class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        shards: list[Any] = self._shards  # type: ignore[has-type]
-        self._shards = [ResilientShardConnection(shard.host, self) for shard in shards]
+    """The layer proper lives per event loop (`RedisPubSubLoopLayer`); give each its resilient
+    shard connections as it is made, before any of them has connected."""
+
+    def _get_layer(self) -> Any:
+        fresh = asyncio.get_running_loop() not in self._layers
+        layer = super()._get_layer()
+        if fresh:
+            layer._shards = [ResilientShardConnection(shard.host, layer) for shard in layer._shards]
+        return layer

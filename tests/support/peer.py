@@ -3,6 +3,7 @@
 import asyncio
 import itertools
 import json
+import uuid
 from typing import Any, Self
 
 import websockets
@@ -84,7 +85,8 @@ class RawPeer:
 
     async def request(self, method: str, params: dict[str, Any] | None = None, timeout: float = 5) -> dict[str, Any]:
         """Sends a request and returns the whole response (with `result` or `error`)."""
-        request_id = next(self.ids)
+        # unlike any id a test (or the fuzzer) writes by hand, so answers never get mixed up
+        request_id = f"peer-{next(self.ids)}-{uuid.uuid4().hex[:8]}"
         await self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}})
         return await self.expect(lambda m: m.get("id") == request_id and "method" not in m, timeout)
 

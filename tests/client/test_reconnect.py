@@ -269,9 +269,9 @@ async def test_after_the_server_process_is_killed_and_restarted_clients_recover_
     reason="server bug (Redis mode): after a SIGKILL restart the new node sometimes receives no room events at "
     "all, although it is subscribed to the room's pub/sub group and every event is published there; its room "
     "cache keeps the killed node's participants and toolkits (two public `calc`), and its clients get no "
-    "participant.* / toolkits.changed notifications. Suspected cause: channels-redis's receiver task dying on "
-    "TimeoutError; rooms.channel_layer now keeps it alive, and 13 isolated runs since passed, but the original "
-    "failure was not reproduced on purpose, so this stays marked until it is",
+    "participant.* / toolkits.changed notifications. Seen while other test sessions shared the same Redis prefix "
+    "and database; not reproduced in 13 isolated runs. Suspected cause: channels-redis's receiver task ending on "
+    "TimeoutError, which rooms.channel_layer now prevents; stays marked until the cause is confirmed",
 )
 async def test_after_a_crash_and_restart_the_room_holds_no_ghosts_of_the_killed_node(servers, mint, clients):
     bob, alice, old_bob = await crash_and_restart(servers, mint, clients)

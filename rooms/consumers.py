@@ -11,10 +11,12 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from rooms.timestamps import iso_z
+
 from .actions.rooms import RoomAccessError, access_room
 from .dispatcher import error_frame, handle_frame
 from .errors import ErrorCode, MeshError
-from .mesh.node import Node, get_node, iso_from_unix
+from .mesh.node import Node, get_node
 from .mesh.ratelimit import TokenBucket
 from .mesh.session import Session
 from .tokens import TokenClaims, TokenError, verify_token
@@ -117,7 +119,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.claims = claims
         self.session.grants = claims.grants
         self.schedule_expiry(claims.expires_at)
-        return {"token_expires_at": iso_from_unix(claims.expires_at)}
+        return {"token_expires_at": iso_z(claims.expires_at)}
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None or self.node is None or self.session.closed:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from rooms.timestamps import iso_z
 from toolkits.schema import parse_toolkit_definition
 
 from .actions.participants import do_set_attributes
@@ -147,7 +148,7 @@ async def set_attributes(node: Node, session: Session, params: dict[str, Any], r
 async def ping(node: Node, session: Session, params: dict[str, Any], request_id: Any, size: int) -> Any:
     from datetime import UTC, datetime
 
-    return {"pong": True, "time": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+    return {"pong": True, "time": iso_z(datetime.now(UTC))}
 
 
 async def tools_progress(node: Node, session: Session, params: dict[str, Any], request_id: Any, size: int) -> Any:

@@ -10,6 +10,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from rooms.timestamps import iso_z
+
 ROOM_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 room_name_validator = RegexValidator(
     ROOM_NAME_RE, "Room names are 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'."
@@ -143,7 +145,7 @@ class Participant(models.Model):
             "role": self.role,
             "name": self.name,
             "attributes": self.attributes,
-            "joined_at": self.joined_at.isoformat().replace("+00:00", "Z"),
+            "joined_at": iso_z(self.joined_at),
         }
 
 

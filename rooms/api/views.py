@@ -1,7 +1,6 @@
 """The REST API (`/api/v1/…`): JSON in, JSON out, errors as 4xx with a reason."""
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +9,8 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+
+from rooms.timestamps import iso_z
 
 from ..models import Project, Room
 from ..tokens import mint_token
@@ -62,7 +63,7 @@ def create_token(request: HttpRequest, project: Project) -> JsonResponse:
     return JsonResponse(
         {
             "token": token,
-            "expires_at": datetime.fromtimestamp(expires, tz=UTC).isoformat().replace("+00:00", "Z"),
+            "expires_at": iso_z(expires),
             "project": project.slug,
             "room": room,
             "ws_url": ws_url(request, room),

@@ -16,6 +16,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from observability.ledger import Ledger
+from rooms.timestamps import iso_z
 
 from ..actions.participants import do_join, do_leave, do_leave_nodes
 from ..events import discard_events, room_group, run_action
@@ -154,7 +155,7 @@ class Node:
                         "default_timeout": settings.MESHSITE_DEFAULT_TIMEOUT,
                         "max_timeout": settings.MESHSITE_MAX_TIMEOUT,
                     },
-                    "token_expires_at": iso_from_unix(claims.expires_at),
+                    "token_expires_at": iso_z(claims.expires_at),
                 },
             }
         )
@@ -379,9 +380,3 @@ async def stop_node() -> None:
     future = _nodes.pop(asyncio.get_running_loop(), None)
     if future is not None and future.done() and not future.exception():
         await future.result().stop()
-
-
-def iso_from_unix(timestamp: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")

@@ -14,13 +14,13 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from observability.models import ToolCall
+from rooms.timestamps import iso_z
 from toolkits.base import BuiltinToolkit, CallContext
 from toolkits.registry import get_builtin
 from toolkits.schema import ToolSpec
@@ -219,7 +219,7 @@ class Router:
                     "arguments": request.arguments,
                     "caller": session.summary,
                     "on_behalf_of": on_behalf_of,
-                    "deadline": _iso(call.started + call.timeout),
+                    "deadline": iso_z(call.started + call.timeout),
                     "_meta": {"traceparent": span.traceparent},
                 },
             }
@@ -556,7 +556,3 @@ class Router:
             await self._end(call, error=MeshError(ErrorCode.PARTICIPANT_GONE, "the host's server node was lost"))
         for hosted in [h for h in self.hosted.values() if h.reply_node in lost]:
             await self.cancel_hosted({"call_id": hosted.call_id, "reason": "caller left"})
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")

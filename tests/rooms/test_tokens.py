@@ -48,17 +48,22 @@ def test_it_refuses_bad_minting_input(kwargs, message):
         mint_token(**params)
 
 
+def claims(**overrides: int) -> dict:
+    """Raw claims of a well-formed token for alice, to sign by hand."""
+    return {
+        "iss": "meshsite",
+        "sub": "alice",
+        "project": "acme",
+        "room": "lobby",
+        "role": "user",
+        "iat": int(time.time()),
+        **overrides,
+    }
+
+
 def test_it_refuses_an_expired_token():
     token = jwt.encode(
-        {
-            "iss": "meshsite",
-            "sub": "alice",
-            "project": "acme",
-            "room": "lobby",
-            "role": "user",
-            "iat": int(time.time()) - 100,
-            "exp": int(time.time()) - 10,
-        },
+        claims(iat=int(time.time()) - 100, exp=int(time.time()) - 10),
         signing_key(),
         algorithm="HS256",
     )
@@ -68,15 +73,7 @@ def test_it_refuses_an_expired_token():
 
 def test_it_refuses_a_token_signed_with_another_key():
     token = jwt.encode(
-        {
-            "iss": "meshsite",
-            "sub": "alice",
-            "project": "acme",
-            "room": "lobby",
-            "role": "user",
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-        },
+        claims(exp=int(time.time()) + 60),
         "not-the-server-key-but-long-enough-for-hs256",
         algorithm="HS256",
     )
@@ -86,15 +83,7 @@ def test_it_refuses_a_token_signed_with_another_key():
 
 def test_it_refuses_an_unsigned_token():
     token = jwt.encode(
-        {
-            "iss": "meshsite",
-            "sub": "alice",
-            "project": "acme",
-            "room": "lobby",
-            "role": "user",
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-        },
+        claims(exp=int(time.time()) + 60),
         None,
         algorithm="none",
     )

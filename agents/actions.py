@@ -28,6 +28,13 @@ def do_create_service(project: Project, name: str, **fields: Any) -> Service:
     return service
 
 
+def do_set_service_enabled(service: Service, enabled: bool) -> None:
+    """A disabled service can no longer be called into rooms, and its queued dispatches wait;
+    agents already running stay."""
+    Service.objects.filter(pk=service.pk).update(enabled=enabled, updated_at=timezone.now())
+    service.enabled = enabled
+
+
 def access_callable_service(room: Room, name: str) -> Service:
     service = Service.objects.callable_in(room).filter(name=name).first()
     if service is None:
@@ -49,7 +56,8 @@ def do_dispatch(room: Room, name: str, arguments: dict[str, Any], requested_by: 
     service = access_callable_service(room, name)
     Service.objects.select_for_update().get(pk=service.pk)  # serialise concurrent calls of one service
     if not service.allow_multiple:
-        present = Participant.objects.present().filter(room=room, identity=service.name).first()
+        # the agent's token vouches for it: a participant merely named like the service is not it
+        present = Participant.objects.present().filter(room=room, agent=service.name).first()
         if present is not None:
             live_for_present = Dispatch.objects.filter(service=service, room=room, participant_id=present.id).first()
             if live_for_present is not None:
@@ -135,7 +143,7 @@ def dispatch_progress(dispatch_id: int) -> Dispatch:
             Participant.objects.present()
             .filter(
                 room_id=dispatch.room_id,
-                identity=dispatch.identity,
+                agent=dispatch.identity,
                 joined_at__gte=dispatch.created_at - timedelta(seconds=1),
             )
             .first()

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
+from .actions import do_create_service, do_set_service_enabled
 from .introspection import ServiceClassError, describe_agent_class
 from .models import Dispatch, Service
 
@@ -77,13 +78,28 @@ class ServiceAdmin(admin.ModelAdmin):
     def running(self, service: Service) -> int:
         return int(getattr(service, "running_count", 0))
 
+    def save_model(self, request: HttpRequest, obj: Service, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        fields = {name: getattr(obj, name) for name in form._meta.fields if name not in ("project", "name")}
+        service = do_create_service(obj.project, obj.name, **fields)
+        vars(obj).update(vars(service))  # the admin goes on with `obj` (its log entry, the redirect)
+
     @admin.action(description="Enable the selected services")
     def enable(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
-        messages.success(request, f"Enabled {queryset.update(enabled=True)} service(s).")
+        messages.success(request, f"Enabled {self._set_enabled(queryset, True)} service(s).")
 
     @admin.action(description="Disable the selected services")
     def disable(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
-        messages.success(request, f"Disabled {queryset.update(enabled=False)} service(s).")
+        messages.success(request, f"Disabled {self._set_enabled(queryset, False)} service(s).")
+
+    @staticmethod
+    def _set_enabled(queryset: QuerySet[Service], enabled: bool) -> int:
+        services = list(queryset)
+        for service in services:
+            do_set_service_enabled(service, enabled)
+        return len(services)
 
 
 @admin.register(Dispatch)

@@ -26,7 +26,6 @@ from .actions import do_claim_dispatches, do_end_dispatch, do_host_heartbeat, do
 from .models import Dispatch
 
 logger = logging.getLogger(__name__)
-TOKEN_TTL_SECONDS = 3600
 DRAIN_SECONDS = 30.0
 
 
@@ -108,7 +107,9 @@ class AgentHost:
             identity=dispatch.identity,
             role="agent",
             name=dispatch.service.title or dispatch.identity,
-            ttl=TOKEN_TTL_SECONDS,
+            ttl=settings.MESHSITE_AGENT_TOKEN_TTL,
+            # the server vouches for which agent this is; its attributes only describe it
+            agent=dispatch.identity,
             # joining with its agent attributes, the room knows what it is from participant.joined on
             attributes=agent.agent_attributes(),
         )
@@ -131,6 +132,8 @@ class AgentHost:
 
         agent = await sync_to_async(self._instantiate)(dispatch)
         url = f"{self.ws_base}/rooms/{dispatch.room.name}/ws"
+        # A provider, not a token: the client refreshes it over the live connection before it
+        # expires, so the agent keeps its participant id, its in-flight asks and its dispatch.
         room = RoomClient(url, lambda: self._token(dispatch, agent))
         await room.connect()
         try:

@@ -108,6 +108,7 @@ class Dispatch(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"])]
+        verbose_name_plural = "dispatches"
 
     def __str__(self) -> str:
         return f"{self.service.name} → {self.room} ({self.status})"

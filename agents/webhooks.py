@@ -52,6 +52,7 @@ def invitation(dispatch: Dispatch, room: Room) -> dict[str, Any]:
         identity=dispatch.identity,
         role="agent",
         name=dispatch.service.title or dispatch.identity,
+        agent=dispatch.identity,
     )
     base = settings.MESHSITE_PUBLIC_URL.replace("https://", "wss://").replace("http://", "ws://").rstrip("/")
     return {

@@ -11,6 +11,8 @@ class ToolCall(models.Model):
         CANCELLED = "cancelled"
         # the caller left before the answer; nobody received it
         ABANDONED = "abandoned"
+        # refused before routing: grants, arguments, rate or size (error_code says which)
+        REFUSED = "refused"
 
     call_id = models.CharField(max_length=40, db_index=True)
     # Ledger rows are history and billing: they outlive rooms, so no database-level constraint.

@@ -1,9 +1,11 @@
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import ApiKey, HostedToolkit, Membership, Participant, Project, Room, hash_api_key
+from .actions.projects import do_create_api_key, do_revoke_api_key
+from .models import ApiKey, HostedToolkit, Membership, Participant, Project, Room
 
 
 class MembershipInline(admin.TabularInline):
@@ -24,21 +26,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "project", "prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["project"]
     fields = ["project", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    # Revocation is the "Revoke the selected keys" action: it cannot be undone by editing a date.
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
-        if not change:
-            raw = ApiKey.generate_raw()
-            obj.prefix, obj.key_hash = raw[:10], hash_api_key(raw)
-            messages.warning(request, f"The new API key is {raw} — copy it now, it is not shown again.")
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, raw = do_create_api_key(obj.project, obj.name)
+        vars(obj).update(vars(key))  # the admin goes on with `obj` (its log entry, the redirect)
+        messages.warning(request, f"The new API key is {raw} — copy it now, it is not shown again.")
 
     @admin.action(description="Revoke the selected keys")
-    def revoke(self, request: HttpRequest, queryset: Any) -> None:
-        from django.utils import timezone
-
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = sum(do_revoke_api_key(key) for key in queryset)
         messages.success(request, f"Revoked {count} key(s).")
 
 

@@ -26,3 +26,21 @@ def check_meshsite_settings(app_configs: Any, **kwargs: Any) -> list[Error | War
             )
         )
     return problems
+
+
+MIN_TOKEN_SECRET_LENGTH = 32
+
+
+@register(deploy=True)
+def check_token_secret_strength(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    secret = settings.MESHSITE_TOKEN_SECRET
+    if secret and len(secret) < MIN_TOKEN_SECRET_LENGTH:
+        return [
+            Warning(
+                f"MESHSITE_TOKEN_SECRET is shorter than {MIN_TOKEN_SECRET_LENGTH} characters.",
+                hint="Anyone who guesses it can forge participant tokens: use e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`.",
+                id="rooms.W002",
+            )
+        ]
+    return []

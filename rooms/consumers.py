@@ -1,7 +1,7 @@
 """The room WebSocket: authenticate, join, then hand every frame to the dispatcher."""
 
 import asyncio
-import json
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from meshsite_client.protocol import CloseCode, encode_frame
 
 from rooms.timestamps import iso_z
 
@@ -20,6 +21,17 @@ from .mesh.node import Node, get_node
 from .mesh.ratelimit import TokenBucket
 from .mesh.session import Session
 from .tokens import TokenClaims, TokenError, verify_token
+
+logger = logging.getLogger(__name__)
+# how a connection that ended with these close codes is reported in participant.left
+LEFT_REASONS: dict[int, str] = {CloseCode.SLOW_READER: "slow reader"}
+
+
+def replaced_participant(scope: dict[str, Any]) -> str:
+    """`?replaces=<participant id>`: a reconnecting client's previous participant id."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    value = query.get("replaces", [""])[0]
+    return value if len(value) <= 24 else ""
 
 
 def token_from_scope(scope: dict[str, Any]) -> str:
@@ -52,6 +64,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            # However the connection ends (a close, an error, daphne cancelling the application),
+            # the participant leaves: nobody must wait on a ghost.
+            await asyncio.shield(self.leave("disconnected"))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale DB connections before every message, a thread hop per frame; frames
@@ -75,22 +91,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.claims = claims
         self.node = await get_node()
-        self.session = await self.node.join(room, claims, self.send_text, self.close_with)
+        self.session = await self.node.join(
+            room, claims, self.send_text, self.close_with, replaced_participant(self.scope)
+        )
         self.session.refresh_token = self.refresh_token
         self.session.bucket = TokenBucket(settings.MESHSITE_RATE_PER_SECOND, settings.MESHSITE_RATE_BURST)
+        self.session.byte_bucket = TokenBucket(
+            settings.MESHSITE_RATE_BYTES_PER_SECOND, settings.MESHSITE_RATE_BYTES_BURST
+        )
         self.schedule_expiry(claims.expires_at)
 
     async def refuse(self, code: int, reason: str) -> None:
         await self.send_text(
-            json.dumps({"jsonrpc": "2.0", "method": "connection.closing", "params": {"code": code, "reason": reason}})
+            encode_frame({"jsonrpc": "2.0", "method": "connection.closing", "params": {"code": code, "reason": reason}})
         )
-        await self.close(code)
+        await self.close(int(code))
 
     async def send_text(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
 
     async def close_with(self, code: int, reason: str) -> None:
-        await self.close(code)
+        await self.close(int(code))  # autobahn takes a plain int, not an IntEnum
 
     def schedule_expiry(self, expires_at: int) -> None:
         if self.expiry is not None:
@@ -109,15 +130,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise MeshError(ErrorCode.PERMISSION_DENIED, str(exc)) from None
         old = self.claims
         assert old is not None and self.session is not None
-        if (claims.project, claims.room, claims.identity, claims.role) != (
+        if (claims.project, claims.room, claims.identity, claims.role, claims.agent) != (
             old.project,
             old.room,
             old.identity,
             old.role,
+            old.agent,
         ):
-            raise MeshError(ErrorCode.PERMISSION_DENIED, "the new token is for another identity, role or room")
+            raise MeshError(ErrorCode.PERMISSION_DENIED, "the new token is for another identity, role, agent or room")
         self.claims = claims
-        self.session.grants = claims.grants
+        self.session.set_grants(claims.grants)
         self.schedule_expiry(claims.expires_at)
         return {"token_expires_at": iso_z(claims.expires_at)}
 
@@ -129,10 +151,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 error_frame(None, MeshError(ErrorCode.INVALID_REQUEST, "binary frames are not supported"))
             )
             return
-        await handle_frame(self.node, self.session, text_data)
+        try:
+            await handle_frame(self.node, self.session, text_data)
+        except Exception:
+            # A frame the dispatcher could not handle gets a clean close, and the participant leaves.
+            logger.exception("handling a frame from %s failed; closing the connection", self.session.participant_id)
+            await self.node.close_session(self.session, CloseCode.INTERNAL_ERROR, "internal error")
 
     async def disconnect(self, code: int) -> None:
+        await self.leave(LEFT_REASONS.get(code, "disconnected"))
+
+    async def leave(self, reason: str) -> None:
         if self.expiry is not None:
             self.expiry.cancel()
-        if self.node is not None and self.session is not None:
-            await self.node.leave(self.session, "disconnected")
+        if self.node is not None and self.session is not None and not self.session.closed:
+            await self.node.leave(self.session, reason)

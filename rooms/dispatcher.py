@@ -1,11 +1,11 @@
 """Turns one incoming text frame into a handler call and exactly one response (for requests)."""
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
+from meshsite_client.protocol import FrameError, contains_nul, decode_frame, encode_frame
 
 from rooms.timestamps import iso_z
 from toolkits.schema import parse_toolkit_definition
@@ -25,27 +25,35 @@ Handler = Callable[[Node, Session, dict[str, Any], Any, int], Awaitable[Any]]
 
 
 def error_frame(request_id: Any, error: MeshError) -> str:
-    return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error.to_error()})
+    return encode_frame({"jsonrpc": "2.0", "id": request_id, "error": error.to_error()})
 
 
 async def handle_frame(node: Node, session: Session, text: str) -> None:
+    """Answers every request exactly once (or closes the connection); see docs/protocol.md."""
     try:
-        message = json.loads(text)
-    except ValueError:
-        await node.send(session, error_frame(None, MeshError(ErrorCode.PARSE_ERROR, "the frame is not valid JSON")))
+        message = decode_frame(text)
+    except FrameError as refused:
+        if not await _within_rate_limit(node, session, None, len(text)):
+            return
+        await node.send(session, error_frame(refused.request_id, MeshError(refused.code, refused.message)))
         return
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        await node.send(
-            session, error_frame(None, MeshError(ErrorCode.INVALID_REQUEST, "expected one JSON-RPC 2.0 object"))
-        )
+        if await _within_rate_limit(node, session, None, len(text)):
+            error = MeshError(ErrorCode.INVALID_REQUEST, "expected one JSON-RPC 2.0 object")
+            await node.send(session, error_frame(None, error))
         return
     method = message.get("method")
     request_id = message.get("id")
     if method is None and ("result" in message or "error" in message):
-        # Answers to the server's own requests are not rate limited: the server asked for them.
-        await node.router.on_host_response(session, message)
+        # Answers the server asked for are not limited; unsolicited ones count like requests.
+        if node.router.is_hosting(session, request_id) or await _within_rate_limit(node, session, None, len(text)):
+            await node.router.on_host_response(session, message)
         return
-    if not await _within_rate_limit(node, session, request_id if "id" in message else None):
+    if not await _within_rate_limit(node, session, request_id if "id" in message else None, len(text)):
+        if method == "tools.invoke":
+            node.router.record_refusal(
+                session, message.get("params"), MeshError(ErrorCode.RATE_LIMITED, "rate limited")
+            )
         return
     if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, str | int)):
         await node.send(
@@ -65,7 +73,7 @@ async def handle_frame(node: Node, session: Session, text: str) -> None:
     handler = (HANDLERS if is_request else NOTIFICATION_HANDLERS).get(method)
     try:
         if handler is None:
-            raise MeshError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method!r}")
+            raise MeshError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method[:100]!r}")
         if not isinstance(params, dict):
             raise invalid_params("params must be an object")
         result = await handler(node, session, params, request_id, len(text))
@@ -79,11 +87,13 @@ async def handle_frame(node: Node, session: Session, text: str) -> None:
             await node.send(session, error_frame(request_id, MeshError(ErrorCode.INTERNAL_ERROR, "internal error")))
         return
     if is_request and result is not ANSWERED_LATER:
-        await node.send(session, json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}))
+        await node.send(session, encode_frame({"jsonrpc": "2.0", "id": request_id, "result": result}))
 
 
-async def _within_rate_limit(node: Node, session: Session, request_id: Any) -> bool:
+async def _within_rate_limit(node: Node, session: Session, request_id: Any, size: int) -> bool:
     wait = session.bucket.take() if session.bucket is not None else 0.0
+    if not wait and session.byte_bucket is not None:
+        wait = session.byte_bucket.take(size)
     if not wait:
         session.refusals = 0
         return True
@@ -97,7 +107,11 @@ async def _within_rate_limit(node: Node, session: Session, request_id: Any) -> b
 
 
 async def tools_invoke(node: Node, session: Session, params: dict[str, Any], request_id: Any, size: int) -> Any:
-    await node.router.invoke(session, request_id, params, size)
+    try:
+        await node.router.invoke(session, request_id, params, size)
+    except MeshError as refused:
+        node.router.record_refusal(session, params, refused, size)
+        raise
     return ANSWERED_LATER
 
 
@@ -137,6 +151,8 @@ async def set_attributes(node: Node, session: Session, params: dict[str, Any], r
     attributes = params.get("attributes")
     if not isinstance(attributes, dict):
         raise invalid_params("attributes must be an object")
+    if contains_nul(attributes):
+        raise invalid_params("attributes may not contain the NUL character (U+0000)")
     record = await run_action(
         do_set_attributes, session.participant_id, attributes, settings.MESHSITE_MAX_ATTRIBUTES_BYTES
     )

@@ -1,7 +1,6 @@
 """Projects (tenants), their API keys and members, rooms, and the participants present in them."""
 
 import hashlib
-import re
 import secrets
 from typing import Any
 
@@ -9,10 +8,10 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from meshsite_client.protocol import ROOM_NAME_RE
 
 from rooms.timestamps import iso_z
 
-ROOM_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 room_name_validator = RegexValidator(
     ROOM_NAME_RE, "Room names are 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'."
 )
@@ -119,6 +118,11 @@ class Participant(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     name = models.CharField(max_length=200, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    agent = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The agent this participant runs, as its token vouches (never self-declared).",
+    )
     node = models.CharField(max_length=64, help_text="The server process holding the connection.")
     joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)
@@ -127,13 +131,13 @@ class Participant(models.Model):
     objects = ParticipantQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            # One live connection per identity and room: a newer one replaces the older.
-            models.UniqueConstraint(
-                fields=["room", "identity"], condition=Q(left_at__isnull=True), name="one_live_identity"
-            )
+        # One identity may hold several connections (browser tabs, CLI commands); a singleton
+        # token's newer connection replaces the older one instead (see do_join).
+        indexes = [
+            models.Index(fields=["room", "left_at"]),
+            models.Index(fields=["node", "left_at"]),
+            models.Index(fields=["room", "identity", "left_at"]),
         ]
-        indexes = [models.Index(fields=["room", "left_at"]), models.Index(fields=["node", "left_at"])]
 
     def __str__(self) -> str:
         return f"{self.identity} ({self.id})"
@@ -145,6 +149,7 @@ class Participant(models.Model):
             "role": self.role,
             "name": self.name,
             "attributes": self.attributes,
+            "agent": self.agent or None,
             "joined_at": iso_z(self.joined_at),
         }
 

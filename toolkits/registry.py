@@ -13,8 +13,15 @@ BUILTIN_TOOLKITS: dict[str, str] = {
 }
 # Reserved now so no participant can squat a name a later built-in needs.
 RESERVED_NAMES = frozenset(
-    {*BUILTIN_TOOLKITS, "agents", "storage", "threads", "queues", "vectors", "usage", "room", "tools"}
+    {*BUILTIN_TOOLKITS, "agents", "storage", "threads", "queues", "vectors", "usage", "rag", "room", "tools"}
 )
+
+
+def is_reserved_name(name: str) -> bool:
+    """Case-insensitively and by `<reserved>.` prefix, so that no hosted toolkit can pass for (or
+    match a grant pattern of) a built-in one."""
+    lowered = name.lower()
+    return any(lowered == reserved or lowered.startswith(f"{reserved}.") for reserved in RESERVED_NAMES)
 
 
 @cache

@@ -11,10 +11,11 @@ import asyncio
 import json
 import os
 import sys
+from importlib import metadata
 from typing import Any, NoReturn, TextIO
 
 from .client import RoomClient
-from .errors import MeshError
+from .errors import MeshError, RpcError
 from .tokens import mint_token
 
 EXIT_OK = 0
@@ -35,6 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="meshsite", description="Talk to a Meshsite room.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
         "--url",
         default=os.environ.get("MESHSITE_URL"),
@@ -93,7 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name")
     token.add_argument("--ttl", type=int, metavar="SECONDS")
     token.add_argument("--grants", metavar="JSON", help="grants as a JSON object")
+
+    # Listed for --help; `main` hands `meshsite agent ...` to meshsite_client.agents.cli.
+    agent = sub.add_parser(
+        "agent",
+        add_help=False,
+        help="run an agent in a room: meshsite agent run MODULE:CLASS (see meshsite agent --help)",
+    )
+    agent.add_argument("agent_argv", nargs=argparse.REMAINDER)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("meshsite-client")
+    except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown"
 
 
 def _json_arg(text: str, what: str, *, want_object: bool = False) -> Any:
@@ -199,6 +216,8 @@ def run_cli(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: T
         return EXIT_USAGE
     except MeshError as exc:
         err.write(f"meshsite: {type(exc).__name__}: {_one_line(str(exc))}\n")
+        for violation in _violations(exc):
+            err.write(f"  {violation}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -206,6 +225,22 @@ def run_cli(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: T
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _violations(exc: MeshError) -> list[str]:
+    """`path: message` for each schema violation an error carries in `data.errors`
+    (invalid_arguments, invalid_params); the empty path is the arguments object itself."""
+    errors = exc.data.get("errors") if isinstance(exc, RpcError) else None
+    if not isinstance(errors, list):
+        return []
+    lines = []
+    for error in errors:
+        if isinstance(error, dict):
+            path = error.get("path") or "(root)"
+            lines.append(f"{path}: {_one_line(str(error.get('message', '')))}")
+        else:
+            lines.append(_one_line(str(error)))
+    return lines
 
 
 def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -224,4 +259,22 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
         return EXIT_USAGE
     except SystemExit as exc:  # --help / --version: argparse already printed
         return exc.code if isinstance(exc.code, int) else EXIT_OK
+    if args.command == "agent":  # `meshsite --url X --token T agent run ...`
+        from .agents.cli import main as agent_main
+
+        return agent_main(_agent_argv(args), stdout=stdout, stderr=err)
     return run_cli(args, stdout=stdout, stderr=err)
+
+
+def _agent_argv(args: argparse.Namespace) -> list[str]:
+    """The agent command's arguments, with --url/--token given before `agent` passed on to `run`
+    (ahead of its own, so options after `run` still win)."""
+    rest: list[str] = list(args.agent_argv)
+    if rest[:1] != ["run"]:
+        return rest
+    inherited: list[str] = []
+    for name in ("url", "token"):
+        value = getattr(args, name)
+        if value:
+            inherited += [f"--{name}", value]
+    return ["run", *inherited, *rest[1:]]

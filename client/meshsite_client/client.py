@@ -33,8 +33,9 @@ class RoomClient(RoomConnection):
         print(await room.invoke("weather", "forecast", {"city": "Lisbon"}))
     ```
 
-    `token` may be a callable (sync or async) returning a token; it is called again before
-    every reconnect, which is how an expiring token gets refreshed.
+    `token` may be a provider: a callable (sync or async) returning a token. The client then
+    refreshes the token over the live connection before it expires (`connection.refresh_token`,
+    keeping the participant id) and calls the provider again before every reconnect.
     """
 
     # -- state -----------------------------------------------------------------------------
@@ -65,6 +66,12 @@ class RoomClient(RoomConnection):
     def ready(self) -> dict[str, Any]:
         """The raw params of the latest `room.ready` (kept while reconnecting)."""
         return self._state.ready
+
+    @property
+    def token_expires_at(self) -> str | None:
+        """When the server closes this connection (4408) unless the token is refreshed, e.g.
+        "2026-11-24T11:00:00Z"; from `room.ready` and the latest refresh (None if unknown)."""
+        return self._state.token_expires_at
 
     @property
     def hosted_toolkits(self) -> dict[str, Toolkit]:
@@ -306,6 +313,18 @@ class RoomClient(RoomConnection):
     async def broadcast(self, type: str, message: Any) -> Any:
         """Send `message` to everyone else in the room (built-in `messaging.broadcast`)."""
         return await self.invoke("messaging", "broadcast", {"type": type, "message": message})
+
+    async def refresh_token(self, token: str) -> str | None:
+        """Hand the server a newer token for this connection; returns its `token_expires_at`.
+
+        Not needed with a token provider, which is asked for fresh tokens in time automatically.
+        With a plain token, later reconnects use this newer one. Raises PermissionDenied if the
+        token is invalid or names another project, room, identity or role.
+        """
+        expires_at = await self._refresh_on(self._require_link(), token)
+        if not callable(self._token):
+            self._token = token
+        return expires_at
 
     async def ping(self) -> dict[str, Any]:
         result = await self.request("ping", {})

@@ -11,16 +11,18 @@ import copy
 import inspect
 import logging
 import random
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from websockets.exceptions import ConnectionClosed
 
-from .errors import ConnectionLost, Disconnected, MeshError
+from .errors import ConnectionLost, Disconnected, MeshError, MethodNotFound
 from .events import EventBus
 from .hosting import ToolHost
-from .link import Link, TokenSource, error_for_close, open_link, resolve_token
+from .link import Link, TokenSource, error_for_close, open_link, resolve_token, with_replaces
+from .refresh import parse_expiry, refresh_delay, retry_delay
 from .rpc import PendingRequests, decode, error_response
 from .state import RoomState
 
@@ -56,6 +58,9 @@ class RoomConnection:
         self._progress: dict[str, Callable[[Any], Any]] = {}
         self._link: Link | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        # With a token provider: the task keeping the current connection's token fresh.
+        self._refresher: asyncio.Task[None] | None = None
+        self._token_expiry: float | None = None
         self._started = False
         self._closing = False
         self._error: Disconnected | None = None
@@ -92,15 +97,17 @@ class RoomConnection:
             return
         self._closing = True
         self._host.cancel_all()
+        refresher = self._refresher
+        self._stop_refreshing()
         link = self._link
         if link is not None:
             with contextlib.suppress(Exception):
                 await link.ws.close()
-        supervisor = self._supervisor
-        if supervisor is not None and supervisor is not asyncio.current_task():
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+        for task in (self._supervisor, refresher):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._finish(None)
 
     async def wait_closed(self) -> None:
@@ -127,6 +134,7 @@ class RoomConnection:
             return
         self._error = error
         self._link = None
+        self._stop_refreshing()
         self._rpc.fail_all(error or ConnectionLost("the room client is closed"))
         self._host.cancel_all()
         if error is not None:
@@ -140,7 +148,66 @@ class RoomConnection:
     def _attach(self, link: Link) -> None:
         self._link = link
         self._state.load_ready(link.ready)
+        self._token_expiry = parse_expiry(link.ready.get("token_expires_at"))
+        self._start_refreshing(link)
         self._bus.emit("room.ready", link.ready)
+
+    # -- token refresh ---------------------------------------------------------------------
+
+    def _start_refreshing(self, link: Link) -> None:
+        """With a token provider, keep this connection's token fresh for as long as it lasts."""
+        self._stop_refreshing()
+        if callable(self._token) and not self._closing:
+            self._refresher = asyncio.create_task(self._refresh_forever(link), name="meshsite-token-refresh")
+
+    def _stop_refreshing(self) -> None:
+        task, self._refresher = self._refresher, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _refresh_forever(self, link: Link) -> None:
+        """Refresh the token of `link` before it expires, retrying with backoff, until it goes down.
+
+        The participant id, hosted toolkits and running calls stay. Should every attempt fail, the
+        server closes with 4408 and the supervisor reconnects with a fresh token instead.
+        """
+        failures = 0
+        while self._link is link:
+            expiry = self._token_expiry
+            if expiry is None:
+                log.warning("the server did not say when the token expires; it is only refreshed on reconnect")
+                return
+            remaining = expiry - time.time()
+            await asyncio.sleep(retry_delay(failures, remaining) if failures else refresh_delay(remaining))
+            if self._link is not link:
+                return
+            if self._token_expiry != expiry:
+                failures = 0  # refreshed meanwhile (by the application's own refresh_token())
+                continue
+            try:
+                token = await resolve_token(self._token)
+                await self._refresh_on(link, token)
+            except MethodNotFound:
+                log.warning("the server cannot refresh tokens; the token is only refreshed on reconnect")
+                return
+            except Exception as exc:
+                if self._link is not link:
+                    return  # the connection went down meanwhile; the next one refreshes afresh
+                failures += 1
+                log.warning("refreshing the token failed (attempt %d), retrying: %s", failures, exc)
+            else:
+                failures = 0
+
+    async def _refresh_on(self, link: Link, token: str) -> str | None:
+        """Send `connection.refresh_token`; returns the new `token_expires_at` (None if unknown)."""
+        result = await self._request_on(link, "connection.refresh_token", {"token": token}, self.request_timeout)
+        raw = result.get("token_expires_at") if isinstance(result, dict) else None
+        expires_at = raw if isinstance(raw, str) else None
+        if self._link is link:
+            self._token_expiry = parse_expiry(expires_at)
+            self._state.token_expires_at = expires_at
+            self._bus.emit("connection.token_refreshed", {"token_expires_at": expires_at})
+        return expires_at
 
     # -- running ---------------------------------------------------------------------------
 
@@ -185,7 +252,8 @@ class RoomConnection:
                 log.warning("reconnect attempt %d: the token source failed: %r", attempt, exc)
                 continue
             try:
-                return await open_link(self.url, token, self._open_timeout)
+                previous = self._state.participant.id if self._state.participant else None
+                return await open_link(with_replaces(self.url, previous), token, self._open_timeout)
             except ConnectionLost as exc:
                 log.info("reconnect attempt %d failed: %s", attempt, exc)
             except Disconnected as exc:  # refused for good: AuthError, Replaced
@@ -219,6 +287,7 @@ class RoomConnection:
         # waiter learns at once instead of at its timeout.
         if self._link is link:
             self._link = None
+            self._stop_refreshing()
         code, reason = link.close_info()
         if self._closing:
             error: Disconnected = ConnectionLost("the room client is closed")
@@ -266,6 +335,7 @@ class RoomConnection:
             self._route_progress(params)
         elif method == "room.ready":
             self._state.load_ready(params)
+            self._token_expiry = parse_expiry(params.get("token_expires_at"))
         else:
             self._state.apply(method, params)
         self._bus.emit(method, params)

@@ -121,6 +121,14 @@ async def resolve_token(source: TokenSource) -> str:
     return value
 
 
+def with_replaces(url: str, participant_id: str | None) -> str:
+    """The room URL for a reconnect: naming the previous participant lets the server retire it at
+    once (after a server crash it may linger, holding its toolkit names, until declared lost)."""
+    if not participant_id:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}replaces={participant_id}"
+
+
 async def open_link(url: str, token_source: TokenSource, open_timeout: float) -> Link:
     """Connect and wait for `room.ready`.
 
@@ -181,7 +189,17 @@ async def _await_ready(link: Link) -> None:
             link.note_closing(params)
         elif message.get("method") == "room.ready":
             link.ready = params
-            return
+            if params.get("complete", True) is not False:
+                return
+        elif message.get("method") == "room.snapshot" and link.ready:
+            # A room too large for one frame: the rest of room.ready's lists, in order.
+            for key in ("participants", "toolkits"):
+                more = params.get(key)
+                if isinstance(more, list):
+                    link.ready.setdefault(key, []).extend(more)
+            if params.get("complete") is not False:
+                link.ready["complete"] = True
+                return
         else:
             # The protocol sends room.ready first; anything earlier is not ours to interpret.
             log.debug("ignoring a frame before room.ready: %.200r", raw)

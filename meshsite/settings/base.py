@@ -127,6 +127,16 @@ MESHSITE_FLOOD_CLOSE_AFTER = env_int("MESHSITE_FLOOD_CLOSE_AFTER", 200, minimum=
 MESHSITE_DEFAULT_TIMEOUT = env_float("MESHSITE_DEFAULT_TIMEOUT", 60.0, minimum=0.01)
 MESHSITE_MAX_TIMEOUT = env_float("MESHSITE_MAX_TIMEOUT", 600.0, minimum=0.01)
 MESHSITE_MAX_TOOLKITS_PER_PARTICIPANT = env_int("MESHSITE_MAX_TOOLKITS_PER_PARTICIPANT", 64, minimum=1)
+MESHSITE_MAX_TOOLKITS_PER_ROOM = env_int("MESHSITE_MAX_TOOLKITS_PER_ROOM", 512, minimum=1)
+# What one participant's toolkit definitions may add up to (descriptions and schemas).
+MESHSITE_MAX_HOSTED_BYTES = env_int("MESHSITE_MAX_HOSTED_BYTES", 1024 * 1024, minimum=1024)
+# Bytes a connection may send per second on average (requests and unsolicited answers), and burst.
+MESHSITE_RATE_BYTES_PER_SECOND = env_int("MESHSITE_RATE_BYTES_PER_SECOND", 8 * 1024 * 1024, minimum=1024)
+MESHSITE_RATE_BYTES_BURST = env_int("MESHSITE_RATE_BYTES_BURST", 16 * 1024 * 1024, minimum=1024)
+# A participant whose unread outgoing bytes pass this is disconnected (4413, "slow reader").
+MESHSITE_MAX_OUTGOING_BUFFER_BYTES = env_int("MESHSITE_MAX_OUTGOING_BUFFER_BYTES", 8 * 1024 * 1024, minimum=65536)
+# Seconds one schema validation may take on the validation thread (the loop gives it ~2 ms).
+MESHSITE_SCHEMA_SECONDS = env_float("MESHSITE_SCHEMA_SECONDS", 1.0, minimum=0.01)
 MESHSITE_LEDGER_FLUSH_SECONDS = env_float("MESHSITE_LEDGER_FLUSH_SECONDS", 0.5, minimum=0.01)
 MESHSITE_LEDGER_BATCH_SIZE = env_int("MESHSITE_LEDGER_BATCH_SIZE", 500, minimum=1)
 MESHSITE_NODE_HEARTBEAT_SECONDS = env_float("MESHSITE_NODE_HEARTBEAT_SECONDS", 2.0, minimum=0.1)
@@ -135,6 +145,8 @@ MESHSITE_WS_PING_TIMEOUT = env_int("MESHSITE_WS_PING_TIMEOUT", 30, minimum=1)
 MESHSITE_AGENT_HOST_POLL_SECONDS = env_float("MESHSITE_AGENT_HOST_POLL_SECONDS", 0.3, minimum=0.01)
 MESHSITE_AGENT_HOST_STALE_SECONDS = env_float("MESHSITE_AGENT_HOST_STALE_SECONDS", 10.0, minimum=1)
 MESHSITE_AGENT_CALL_TIMEOUT = env_float("MESHSITE_AGENT_CALL_TIMEOUT", 30.0, minimum=0.1)
+# Lifetime of the tokens the agent host mints for its agents; they are refreshed before expiry.
+MESHSITE_AGENT_TOKEN_TTL = env_int("MESHSITE_AGENT_TOKEN_TTL", 3600, minimum=1)
 # Seconds before daphne closes any WebSocket regardless of activity; -1: never (tokens expire).
 MESHSITE_WS_MAX_AGE = env_int("MESHSITE_WS_MAX_AGE", -1, minimum=-1)
 

@@ -42,10 +42,18 @@ def _mark_left(participant: Participant, reason: str) -> bool:
 
 
 @transaction.atomic
-def do_join(room: Room, claims: TokenClaims, node: str) -> Participant:
-    """Adds a participant; an older live connection of the same identity is replaced."""
-    for older in Participant.objects.present().filter(room=room, identity=claims.identity).select_for_update():
-        _mark_left(older, "replaced")
+def do_join(room: Room, claims: TokenClaims, node: str, replaces: str = "") -> Participant:
+    """Adds a participant. With a singleton token (an agent instance), older live connections of
+    the same identity are replaced; otherwise one identity may hold several connections, and a
+    reconnecting client names the one it `replaces` (its previous participant id, which may be a
+    ghost of a crashed node still holding its toolkit names)."""
+    if replaces:
+        for older in Participant.objects.present().filter(pk=replaces, room=room, identity=claims.identity):
+            _mark_left(older, "replaced")
+    if claims.singleton:
+        Room.objects.select_for_update().filter(pk=room.pk).first()  # serialises singleton joins
+        for older in Participant.objects.present().filter(room=room, identity=claims.identity).select_for_update():
+            _mark_left(older, "replaced")
     participant = Participant.objects.create(
         id=new_participant_id(),
         room=room,
@@ -53,6 +61,7 @@ def do_join(room: Room, claims: TokenClaims, node: str) -> Participant:
         role=claims.role,
         name=claims.name,
         attributes=claims.attributes,
+        agent=claims.agent,
         node=node,
         joined_at=timezone.now(),
     )

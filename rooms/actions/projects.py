@@ -20,8 +20,9 @@ def do_create_api_key(project: Project, name: str) -> tuple[ApiKey, str]:
     return key, raw
 
 
-def do_revoke_api_key(key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def do_revoke_api_key(key: ApiKey) -> bool:
+    """Revokes the key; False if it was already revoked (the first revocation time stays)."""
+    return bool(ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
 
 
 def access_api_key(raw: str) -> ApiKey | None:

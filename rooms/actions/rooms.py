@@ -22,9 +22,15 @@ def access_room(claims: TokenClaims, name: str) -> Room:
         return room
     if not claims.grants.flag("room_create"):
         raise RoomAccessError(f"room {name!r} does not exist and this token may not create it")
+    return do_create_room(project, name)
+
+
+def do_create_room(project: Project, name: str) -> Room:
+    """Creates the room, or returns it when someone else created it first.
+
+    Precondition: `name` matches ROOM_NAME_RE (callers check it and say why it is refused)."""
     try:
         with transaction.atomic():
             return Room.objects.create(project=project, name=name)
     except IntegrityError:
-        # Another connection created it first.
         return Room.objects.select_related("project").get(project=project, name=name)

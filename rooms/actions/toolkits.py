@@ -1,9 +1,11 @@
+import re
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from meshsite_client.protocol import encode_frame, utf8_size
 
-from toolkits.registry import RESERVED_NAMES
+from toolkits.registry import is_reserved_name
 from toolkits.schema import ToolkitDefinition
 
 from ..errors import ErrorCode, MeshError, not_found
@@ -11,9 +13,29 @@ from ..events import send_room_event_on_commit
 from ..models import HostedToolkit, Participant
 
 
+def agent_reserving(participant: Participant, name: str) -> str | None:
+    """The agent service whose instances alone may host a toolkit called `name`, if any: a
+    TaskRunner answers asks through a toolkit named after itself, and nobody else may squat it."""
+    from agents.models import Service
+
+    lowered = name.lower()
+    for service, multiple in Service.objects.filter(project_id=participant.room.project_id).values_list(
+        "name", "allow_multiple"
+    ):
+        service = service.lower()
+        if lowered == service or (multiple and re.fullmatch(rf"{re.escape(service)}-[0-9]+", lowered)):
+            return str(service)
+    return None
+
+
 def check_toolkit_name_free(participant: Participant, definition: ToolkitDefinition) -> None:
-    if definition.name in RESERVED_NAMES:
+    if is_reserved_name(definition.name):
         raise MeshError(ErrorCode.CONFLICT, f"{definition.name!r} is reserved for a built-in toolkit")
+    reserving = agent_reserving(participant, definition.name)
+    if reserving is not None and participant.agent.lower() != definition.name.lower():
+        raise MeshError(
+            ErrorCode.CONFLICT, f"{definition.name!r} is reserved for the agent service {reserving!r} and its instances"
+        )
     if HostedToolkit.objects.filter(participant=participant, name=definition.name).exists():
         raise MeshError(ErrorCode.CONFLICT, f"this participant already hosts a toolkit {definition.name!r}")
     if (
@@ -26,12 +48,31 @@ def check_toolkit_name_free(participant: Participant, definition: ToolkitDefinit
             ErrorCode.CONFLICT,
             f"a participant hosts at most {settings.MESHSITE_MAX_TOOLKITS_PER_PARTICIPANT} toolkits",
         )
+    if HostedToolkit.objects.filter(room_id=participant.room_id).count() >= settings.MESHSITE_MAX_TOOLKITS_PER_ROOM:
+        raise MeshError(ErrorCode.CONFLICT, f"a room holds at most {settings.MESHSITE_MAX_TOOLKITS_PER_ROOM} toolkits")
+    hosted = sum(
+        utf8_size(encode_frame(tools)) + len(description.encode())
+        for tools, description in participant.toolkits.values_list("tools", "description")
+    )
+    adding = utf8_size(encode_frame(definition.tool_records())) + len(definition.description.encode())
+    if hosted + adding > settings.MESHSITE_MAX_HOSTED_BYTES:
+        raise MeshError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"a participant's toolkit definitions add up to at most {settings.MESHSITE_MAX_HOSTED_BYTES} bytes",
+            limit=settings.MESHSITE_MAX_HOSTED_BYTES,
+        )
 
 
 def do_register_toolkit(participant_id: str, definition: ToolkitDefinition) -> dict[str, Any]:
     try:
         with transaction.atomic():
-            participant = Participant.objects.present().select_for_update().filter(pk=participant_id).first()
+            participant = (
+                Participant.objects.present()
+                .select_for_update()
+                .select_related("room")
+                .filter(pk=participant_id)
+                .first()
+            )
             if participant is None:
                 raise MeshError(ErrorCode.PARTICIPANT_GONE, "this participant has left the room")
             check_toolkit_name_free(participant, definition)

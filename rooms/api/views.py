@@ -47,6 +47,12 @@ def create_token(request: HttpRequest, project: Project) -> JsonResponse:
     if attributes is not None and not isinstance(attributes, dict):
         return api_error(400, "invalid_request", "'attributes' must be an object")
     name = body.get("name", "")
+    agent = body.get("agent", "")
+    if not isinstance(agent, str):
+        return api_error(400, "invalid_request", "'agent' must be a string (the agent this token runs)")
+    singleton = body.get("singleton")
+    if singleton is not None and not isinstance(singleton, bool):
+        return api_error(400, "invalid_request", "'singleton' must be true or false")
     try:
         token, expires = mint_token(
             project=project.slug,
@@ -57,6 +63,8 @@ def create_token(request: HttpRequest, project: Project) -> JsonResponse:
             ttl=ttl,
             grants=grants,
             attributes=attributes,
+            agent=agent,
+            singleton=singleton,
         )
     except ValueError as exc:
         return api_error(400, "invalid_request", str(exc))

@@ -2,7 +2,6 @@
 
 import asyncio
 import atexit
-import json
 import logging
 import os
 import secrets
@@ -14,6 +13,7 @@ import redis
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from meshsite_client.protocol import PROTOCOL_VERSION, CloseCode, encode_frame, utf8_size
 
 from observability.ledger import Ledger
 from rooms.timestamps import iso_z
@@ -29,12 +29,15 @@ from .session import Session
 from .state import RoomState
 
 logger = logging.getLogger(__name__)
-PROTOCOL_VERSION = 1
 SERVER_NAME = "meshsite/0.1.0"
 # participant.left reasons that close the session this node holds, with the close code
 # (WebSocket stacks let a server send only 1000 or 3000-4999 itself, so "going away" is 4503.)
-CLOSE_ON_LEFT = {"replaced": 4409, "node lost": 4503, "kicked": 4403}
-CLOSE_SHUTTING_DOWN = 4503
+CLOSE_ON_LEFT = {"replaced": CloseCode.REPLACED, "node lost": CloseCode.GOING_AWAY, "kicked": CloseCode.FORBIDDEN}
+CLOSE_SHUTTING_DOWN = CloseCode.GOING_AWAY
+# Room events about presence; a token that may not list participants does not receive them.
+PRESENCE_EVENTS = frozenset({"participant.joined", "participant.updated", "participant.left"})
+# Room of a ready frame around its lists (room, limits, the participant's own record).
+READY_ENVELOPE_BYTES = 32 * 1024
 
 
 def make_bus(node_id: str) -> Bus:
@@ -108,11 +111,11 @@ class Node:
 
     # --- sessions ----------------------------------------------------------------------------
 
-    async def join(self, room: Room, claims: TokenClaims, send_text: Any, close: Any) -> Session:
+    async def join(self, room: Room, claims: TokenClaims, send_text: Any, close: Any, replaces: str = "") -> Session:
         state = await self._enter_room(room.pk)
         state.joining += 1
         try:
-            participant = await run_action(do_join, room, claims, self.id)
+            participant = await run_action(do_join, room, claims, self.id, replaces)
         finally:
             state.joining -= 1
         record = participant.to_record()
@@ -129,36 +132,60 @@ class Node:
             record=record,
             send_text=send_text,
             close=close,
+            agent=claims.agent,
         )
         state.add_participant(record, self.id)
         state.local[session.participant_id] = session
         self.sessions[session.participant_id] = session
-        await self.send(session, self._ready_frame(session, state, claims))
+        for frame in self._ready_frames(session, state, claims):
+            await self.send(session, frame)
         return session
 
-    def _ready_frame(self, session: Session, state: RoomState, claims: TokenClaims) -> str:
-        return json.dumps(
+    def _ready_frames(self, session: Session, state: RoomState, claims: TokenClaims) -> list[str]:
+        """`room.ready`, followed by `room.snapshot` frames when the room does not fit in one.
+
+        Sent with no await in between, so no room event can reach the session mid-snapshot."""
+        participants = list(state.participants.values()) if session.sees_presence else [session.record]
+        toolkits = self.visible_toolkits(session)
+        params = self._ready_params(session, claims)
+        frame = encode_frame(
             {
                 "jsonrpc": "2.0",
                 "method": "room.ready",
-                "params": {
-                    "protocol": PROTOCOL_VERSION,
-                    "server": SERVER_NAME,
-                    "room": {"name": session.room_name, "project": session.project_slug},
-                    "participant": session.record,
-                    "participants": list(state.participants.values()),
-                    "toolkits": self.visible_toolkits(session),
-                    "limits": {
-                        "max_frame_bytes": settings.MESHSITE_MAX_FRAME_BYTES,
-                        "rate_per_second": settings.MESHSITE_RATE_PER_SECOND,
-                        "rate_burst": settings.MESHSITE_RATE_BURST,
-                        "default_timeout": settings.MESHSITE_DEFAULT_TIMEOUT,
-                        "max_timeout": settings.MESHSITE_MAX_TIMEOUT,
-                    },
-                    "token_expires_at": iso_z(claims.expires_at),
-                },
+                "params": {**params, "participants": participants, "toolkits": toolkits},
             }
         )
+        if utf8_size(frame) <= settings.MESHSITE_MAX_FRAME_BYTES:
+            return [frame]
+        pages = _pages(
+            [("participants", p) for p in participants] + [("toolkits", t) for t in toolkits],
+            settings.MESHSITE_MAX_FRAME_BYTES - READY_ENVELOPE_BYTES,
+        )
+        frames = []
+        for index, page in enumerate(pages):
+            complete = index == len(pages) - 1
+            if index == 0:
+                message = {"jsonrpc": "2.0", "method": "room.ready", "params": {**params, **page, "complete": complete}}
+            else:
+                message = {"jsonrpc": "2.0", "method": "room.snapshot", "params": {**page, "complete": complete}}
+            frames.append(encode_frame(message))
+        return frames
+
+    def _ready_params(self, session: Session, claims: TokenClaims) -> dict[str, Any]:
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "server": SERVER_NAME,
+            "room": {"name": session.room_name, "project": session.project_slug},
+            "participant": session.record,
+            "limits": {
+                "max_frame_bytes": settings.MESHSITE_MAX_FRAME_BYTES,
+                "rate_per_second": settings.MESHSITE_RATE_PER_SECOND,
+                "rate_burst": settings.MESHSITE_RATE_BURST,
+                "default_timeout": settings.MESHSITE_DEFAULT_TIMEOUT,
+                "max_timeout": settings.MESHSITE_MAX_TIMEOUT,
+            },
+            "token_expires_at": iso_z(claims.expires_at),
+        }
 
     def visible_toolkits(self, session: Session, host_id: str | None = None) -> list[dict[str, Any]]:
         from toolkits.registry import all_builtins
@@ -188,21 +215,32 @@ class Node:
         if state is not None:
             await self._exit_room_if_idle(state)
 
-    async def send(self, session: Session, frame: str) -> None:
+    async def send(self, session: Session, frame: str) -> bool:
+        """Sends one frame; False when the session is gone or the frame is over the frame limit
+        (callers that can tell someone, do: see Router._answer_frame and the messaging toolkit)."""
         if session.closed:
-            return
+            return False
+        if len(frame) * 4 > settings.MESHSITE_MAX_FRAME_BYTES and utf8_size(frame) > settings.MESHSITE_MAX_FRAME_BYTES:
+            logger.warning(
+                "not sending a %d-byte frame to %s: over the frame limit (%.100s…)",
+                utf8_size(frame),
+                session.participant_id,
+                frame,
+            )
+            return False
         try:
             await session.send_text(frame)
         except Exception:
             # A socket that died under us: its disconnect handler does the cleanup.
             logger.debug("send to %s failed", session.participant_id, exc_info=True)
+            return False
+        return True
 
     async def notify(self, room_id: int, participant_id: str, frame: str) -> bool:
         """Sends one notification to a participant on whichever node holds it."""
         session = self.sessions.get(participant_id)
         if session is not None:
-            await self.send(session, frame)
-            return True
+            return await self.send(session, frame)
         node = self.rooms[room_id].nodes.get(participant_id)
         if node is None:
             return False
@@ -276,21 +314,24 @@ class Node:
                 code = CLOSE_ON_LEFT.get(params["reason"])
                 if code is not None:
                     await self.close_session(session, code, params["reason"])
-        frame = json.dumps({"jsonrpc": "2.0", "method": method, "params": params})
+        frame = encode_frame({"jsonrpc": "2.0", "method": method, "params": params})
         exclude = internal.get("exclude")
         toolkit_name = params["toolkit"]["name"] if method == "toolkits.changed" else None
+        presence = method in PRESENCE_EVENTS
         for session in list(state.local.values()):
             if session.participant_id == exclude:
                 continue
             if toolkit_name is not None and not session.grants.may_invoke(toolkit_name):
+                continue
+            if presence and not session.sees_presence:
                 continue
             if method == "participant.updated" and params["participant"]["id"] == session.participant_id:
                 session.record = params["participant"]
             await self.send(session, frame)
 
     async def close_session(self, session: Session, code: int, reason: str) -> None:
-        frame = json.dumps(
-            {"jsonrpc": "2.0", "method": "connection.closing", "params": {"code": code, "reason": reason}}
+        frame = encode_frame(
+            {"jsonrpc": "2.0", "method": "connection.closing", "params": {"code": int(code), "reason": reason}}
         )
         await self.send(session, frame)
         await session.close(code, reason)
@@ -352,6 +393,22 @@ class Node:
                 logger.warning("housekeeping: Redis is unavailable (%s); retrying", exc)
             except Exception:
                 logger.exception("housekeeping failed; retrying")
+
+
+def _pages(items: list[tuple[str, Any]], budget: int) -> list[dict[str, list[Any]]]:
+    """Packs (list name, item) pairs into pages whose encoded size stays under `budget`."""
+    pages: list[dict[str, list[Any]]] = []
+    page: dict[str, list[Any]] = {"participants": [], "toolkits": []}
+    used = 0
+    for kind, item in items:
+        size = utf8_size(encode_frame(item)) + 1
+        if used and used + size > budget:
+            pages.append(page)
+            page, used = {"participants": [], "toolkits": []}, 0
+        page[kind].append(item)
+        used += size
+    pages.append(page)
+    return pages
 
 
 _nodes: dict[asyncio.AbstractEventLoop, "asyncio.Future[Node]"] = {}

@@ -2,22 +2,25 @@ import time
 
 
 class TokenBucket:
-    """Per-connection rate limit: `rate` frames a second on average, bursts up to `burst`."""
+    """Per-connection rate limit: `rate` units a second on average, bursts up to `burst`."""
 
     __slots__ = ("burst", "rate", "stamp", "tokens")
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.tokens = float(burst)
         self.stamp = time.monotonic()
 
-    def take(self) -> float:
-        """Takes one token; returns 0 if allowed, else seconds until one is available."""
+    def take(self, cost: float = 1.0) -> float:
+        """Takes `cost` tokens; returns 0 if allowed, else seconds until they are available.
+
+        A cost above the burst is allowed once the bucket is full, leaving it in debt, so one
+        frame larger than the burst is never refused forever."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= min(cost, self.burst):
+            self.tokens -= cost
             return 0.0
-        return (1 - self.tokens) / self.rate
+        return (min(cost, self.burst) - self.tokens) / self.rate

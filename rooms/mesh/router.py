@@ -9,8 +9,8 @@ appended to an in-memory buffer flushed in batches.
 
 import asyncio
 import itertools
-import json
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from meshsite_client.protocol import encode_frame, utf8_size
 
 from observability.models import ToolCall
 from rooms.timestamps import iso_z
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 MAX_CALL_ID_LENGTH = 64
+MAX_NAME_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class InvokeRequest:
         toolkit, tool = params.get("toolkit"), params.get("tool")
         if not isinstance(toolkit, str) or not isinstance(tool, str):
             raise invalid_params("toolkit and tool must be strings")
+        if not 0 < len(toolkit) <= MAX_NAME_LENGTH or not 0 < len(tool) <= MAX_NAME_LENGTH:
+            raise invalid_params(f"toolkit and tool are 1-{MAX_NAME_LENGTH} characters")
         arguments = params.get("arguments", {})
         if arguments is None:
             arguments = {}
@@ -107,8 +111,13 @@ class InvokeRequest:
         timeout = params.get("timeout")
         if timeout is None:
             timeout = settings.MESHSITE_DEFAULT_TIMEOUT
-        elif isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise invalid_params("timeout must be a positive number of seconds")
+        elif (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise invalid_params("timeout must be a positive, finite number of seconds")
         handle = params.get("call_id")
         if handle is not None and (not isinstance(handle, str) or not 0 < len(handle) <= MAX_CALL_ID_LENGTH):
             raise invalid_params(f"call_id must be a string of 1-{MAX_CALL_ID_LENGTH} characters")
@@ -130,6 +139,16 @@ _CALL_ID_PREFIX = "k_" + secrets.token_hex(4)
 
 def new_call_id() -> str:
     return f"{_CALL_ID_PREFIX}{next(_call_numbers):x}"
+
+
+def too_large(what: str, size: int) -> MeshError:
+    limit = settings.MESHSITE_MAX_FRAME_BYTES
+    return MeshError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"{what} would be a {size}-byte frame, over the {limit}-byte limit",
+        limit=limit,
+        size=size,
+    )
 
 
 def error_status(error: MeshError | None) -> str:
@@ -161,15 +180,23 @@ class Router:
         await self._start(session, request, Origin(handle, request_id, None), on_behalf_of, child_span(params), size)
 
     async def call(
-        self, session: Session, request: InvokeRequest, on_behalf_of: dict[str, Any] | None, traceparent: str | None
+        self,
+        session: Session,
+        request: InvokeRequest,
+        on_behalf_of: dict[str, Any] | None,
+        traceparent: str | None,
+        *,
+        authorised: bool = False,
     ) -> Any:
         """A call made by the server for `session` (a built-in toolkit such as `agents.ask`), on the
         same path as `tools.invoke`: grants, validation, deadline, ledger. Returns the output or
-        raises MeshError. `on_behalf_of` must already be authorised by the caller."""
-        session.grants.check_invoke(request.toolkit, request.tool)
+        raises MeshError. `on_behalf_of` must already be authorised by the caller, and so must the
+        call itself when `authorised` (the built-in checked its own, narrower grant)."""
+        if not authorised:
+            session.grants.check_invoke(request.toolkit, request.tool)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         span = child_span({"_meta": {"traceparent": traceparent}})
-        size = len(json.dumps(request.arguments))
+        size = utf8_size(encode_frame(request.arguments))
         call = await self._start(session, request, Origin(None, None, future), on_behalf_of, span, size)
         try:
             return await future
@@ -193,7 +220,7 @@ class Router:
             spec = builtin.tools.get(request.tool)
             if spec is None:
                 raise not_found(f"the {request.toolkit} toolkit has no tool {request.tool!r}")
-            spec.check_arguments(request.arguments)
+            await spec.check_arguments(request.arguments)
             call = self._open(session, request, origin, spec, None, "", on_behalf_of, span, size)
             call.task = asyncio.create_task(self._run_builtin(call, builtin, request.arguments))
             return call
@@ -202,12 +229,12 @@ class Router:
         spec = entry.tools.get(request.tool)
         if spec is None:
             raise not_found(f"toolkit {request.toolkit!r} has no tool {request.tool!r}")
-        spec.check_arguments(request.arguments)
+        await spec.check_arguments(request.arguments)
         host_node = state.nodes.get(entry.host_id)
         if host_node is None:
             raise MeshError(ErrorCode.PARTICIPANT_GONE, "the toolkit's host has left the room")
         call = self._open(session, request, origin, spec, entry, host_node, on_behalf_of, span, size)
-        frame = json.dumps(
+        frame = encode_frame(
             {
                 "jsonrpc": "2.0",
                 "id": call.call_id,
@@ -224,6 +251,9 @@ class Router:
                 },
             }
         )
+        if utf8_size(frame) > settings.MESHSITE_MAX_FRAME_BYTES:
+            await self._end(call, error=too_large("the tools.call frame for these arguments", utf8_size(frame)))
+            return call
         delivery = {
             "k": "call",
             "call_id": call.call_id,
@@ -383,7 +413,7 @@ class Router:
             )
         else:
             output = message.get("result")
-            errors = call.spec.output_errors(output)
+            errors = await call.spec.output_errors(output)
             if errors:
                 error = MeshError(
                     ErrorCode.TOOL_FAILED, "the tool's output does not match its output_schema", errors=errors
@@ -396,7 +426,7 @@ class Router:
         call = self.pending.get(message["call_id"])
         if call is None or message.get("host_id") != call.host_id or call.handle is None:
             return
-        frame = json.dumps(
+        frame = encode_frame(
             {
                 "jsonrpc": "2.0",
                 "method": "tools.progress",
@@ -421,18 +451,15 @@ class Router:
                 status = ToolCall.Status.ABANDONED
             elif error is None:
                 call.future.set_result(output)
-                response_bytes = len(json.dumps(output))
+                response_bytes = utf8_size(encode_frame(output))
             else:
                 call.future.set_exception(error)
         elif caller.closed:
             status = ToolCall.Status.ABANDONED
         else:
-            if error is None:
-                body: dict[str, Any] = {"result": {"call_id": call.handle, "output": output}}
-            else:
-                body = {"error": error.to_error()}
-            frame = json.dumps({"jsonrpc": "2.0", "id": call.request_id, **body})
-            response_bytes = len(frame)
+            frame, error = self._answer_frame(call, output, error)
+            status = error_status(error)
+            response_bytes = utf8_size(frame)
             await self.node.send(caller, frame)
         obo = call.on_behalf_of or {}
         self.node.ledger.record(
@@ -463,7 +490,67 @@ class Router:
             }
         )
 
+    @staticmethod
+    def _answer_frame(call: PendingCall, output: Any, error: MeshError | None) -> tuple[str, MeshError | None]:
+        """The caller's response; an answer that cannot reach it becomes the error it gets."""
+        limit = settings.MESHSITE_MAX_FRAME_BYTES
+        if error is None:
+            try:
+                result = {"call_id": call.handle, "output": output}
+                frame = encode_frame({"jsonrpc": "2.0", "id": call.request_id, "result": result})
+            except (TypeError, ValueError):
+                logger.exception("%s.%s returned output that is not JSON", call.toolkit, call.tool)
+                error = MeshError(
+                    ErrorCode.INTERNAL_ERROR, f"{call.toolkit}.{call.tool} returned output that is not JSON"
+                )
+            else:
+                if utf8_size(frame) <= limit:
+                    return frame, None
+                error = too_large(f"the output of {call.toolkit}.{call.tool}", utf8_size(frame))
+        frame = encode_frame({"jsonrpc": "2.0", "id": call.request_id, "error": error.to_error()})
+        if utf8_size(frame) > limit:
+            error = too_large(f"the error of {call.toolkit}.{call.tool}", utf8_size(frame))
+            frame = encode_frame({"jsonrpc": "2.0", "id": call.request_id, "error": error.to_error()})
+        return frame, error
+
+    def record_refusal(self, session: Session, params: Any, error: MeshError, size: int = 0) -> None:
+        """A ledger row for a call refused before routing (grants, arguments, rate, size), so an
+        operator sees attacks and mistakes, not only the calls that ran."""
+        params = params if isinstance(params, dict) else {}
+        toolkit, tool = params.get("toolkit"), params.get("tool")
+        now = time.time()
+        self.node.ledger.record(
+            {
+                "call_id": new_call_id(),
+                "project_id": session.project_id,
+                "room_id": session.room_id,
+                "room_name": session.room_name,
+                "toolkit": toolkit[:MAX_NAME_LENGTH] if isinstance(toolkit, str) else "",
+                "tool": tool[:MAX_NAME_LENGTH] if isinstance(tool, str) else "",
+                "caller_id": session.participant_id,
+                "caller_identity": session.identity,
+                "on_behalf_of_id": "",
+                "on_behalf_of_identity": "",
+                "host_id": "",
+                "host_identity": "",
+                "started_at": now,
+                "latency_ms": 0.0,
+                "request_bytes": size,
+                "response_bytes": 0,
+                "status": ToolCall.Status.REFUSED,
+                "error_code": int(error.code),
+                "error_message": error.message[:2000],
+                "trace_id": "",
+                "span_id": "",
+                "parent_span_id": "",
+                "node": self.node.id,
+            }
+        )
+
     # --- the host's side ---------------------------------------------------------------------
+
+    def is_hosting(self, session: Session, call_id: Any) -> bool:
+        return isinstance(call_id, str) and call_id in session.hosted
 
     async def deliver_call(self, message: dict[str, Any]) -> None:
         host = self.node.sessions.get(message["host_id"])
@@ -514,7 +601,7 @@ class Router:
         host = self.node.sessions.get(hosted.host_id)
         if host is not None:
             host.hosted.discard(hosted.call_id)
-            frame = json.dumps(
+            frame = encode_frame(
                 {
                     "jsonrpc": "2.0",
                     "method": "tools.cancelled",

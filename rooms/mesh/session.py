@@ -29,9 +29,23 @@ class Session:
     # server call ids of calls routed to this session as host and not answered yet
     hosted: set[str] = field(default_factory=set)
     bucket: TokenBucket | None = None
+    # bytes received: requests and unsolicited answers
+    byte_bucket: TokenBucket | None = None
     # requests refused in a row for the rate limit; a long run means a flood
     refusals: int = 0
     closed: bool = False
+    # the server vouches for it (token claim): the agent this participant runs, or ""
+    agent: str = ""
+
+    # presence (the participant list and its events) comes with the right to list participants
+    sees_presence: bool = field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        self.set_grants(self.grants)
+
+    def set_grants(self, grants: Grants) -> None:
+        self.grants = grants
+        self.sees_presence = grants.may_invoke("participants", "list")
 
     @property
     def summary(self) -> dict[str, Any]:

@@ -454,7 +454,7 @@ export class RoomClient {
     const url = absoluteWsUrl(this.wsUrl);
     url.searchParams.set("token", token);
     const ws = new this.options.WebSocket(url.toString());
-    const link = { ws, ready: false, closing: null, settle: null, abandoned: false };
+    const link = { ws, ready: false, closing: null, settle: null, abandoned: false, pendingReady: null };
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         link.settle = null;
@@ -527,7 +527,27 @@ export class RoomClient {
 
   _onNotification(link, method, params) {
     switch (method) {
+      case "room.snapshot":
+        // The rest of a room.ready too large for one frame.
+        if (!link.pendingReady) return;
+        for (const key of ["participants", "toolkits"]) {
+          if (Array.isArray(params[key])) link.pendingReady[key].push(...params[key]);
+        }
+        if (params.complete !== false) {
+          const ready = { ...link.pendingReady, complete: true };
+          link.pendingReady = null;
+          this._onNotification(link, "room.ready", ready);
+        }
+        return;
       case "room.ready":
+        if (params.complete === false) {
+          link.pendingReady = {
+            ...params,
+            participants: [...(params.participants || [])],
+            toolkits: [...(params.toolkits || [])],
+          };
+          return; // "room.ready" is emitted once, complete
+        }
         if (this._closing) {
           // close() was called while this connection was opening.
           link.abandoned = true;

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+from importlib import metadata
 
 import pytest
 from meshsite_client import cli
+from meshsite_client.agents import cli as agent_cli
+from meshsite_client.errors import RpcError
 
 
 def run(argv: list[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -168,3 +171,58 @@ def test_it_also_accepts_url_and_token_after_the_command(monkeypatch: pytest.Mon
     assert (args.url, args.token) == ("ws://late/rooms/r/ws", "envtoken")
     args = cli.build_parser().parse_args(["--url", "ws://early/rooms/r/ws", "participants"])
     assert args.url == "ws://early/rooms/r/ws"
+
+
+def test_help_lists_the_agent_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(["--help"], monkeypatch)
+    assert code == 0
+    assert "meshsite agent run MODULE:CLASS" in capsys.readouterr().out
+
+
+def test_version_prints_the_installed_package_version(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run(["--version"], monkeypatch)
+    assert code == 0
+    assert capsys.readouterr().out == f"meshsite {metadata.version('meshsite-client')}\n"
+
+
+def test_the_agent_command_gets_url_and_token_given_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+    monkeypatch.setattr(agent_cli, "main", lambda argv, **_: seen.append(argv) or 0)
+    assert run(["agent", "run", "m:C", "--url", "ws://a/rooms/r/ws"], monkeypatch)[0] == 0
+    assert (
+        run(["--url", "ws://b/rooms/r/ws", "--token", "t", "agent", "run", "m:C", "--token", "u"], monkeypatch)[0] == 0
+    )
+    assert seen == [
+        ["run", "m:C", "--url", "ws://a/rooms/r/ws"],
+        ["run", "--url", "ws://b/rooms/r/ws", "--token", "t", "m:C", "--token", "u"],
+    ]
+
+
+def test_an_invalid_arguments_error_lists_each_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refuse(args: object, out: object) -> int:
+        raise RpcError.from_error(
+            {
+                "code": -32003,
+                "message": "arguments do not match the input schema",
+                "data": {
+                    "type": "invalid_arguments",
+                    "errors": [
+                        {"path": "", "message": "'b' is a required property"},
+                        {"path": "/a", "message": "'one' is not of type 'number'"},
+                    ],
+                },
+            }
+        )
+
+    monkeypatch.setattr(cli, "_run_room", refuse)
+    code, out, err = run(
+        ["--url", "ws://h/rooms/r/ws", "--token", "t", "invoke", "calc", "add", '{"a": "one"}'], monkeypatch
+    )
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "meshsite: InvalidArguments: arguments do not match the input schema (invalid_arguments -32003)",
+        "  (root): 'b' is a required property",
+        "  /a: 'one' is not of type 'number'",
+    ]

@@ -156,13 +156,25 @@ async def test_mesh_invoke_calls_a_tool_hosted_by_a_room_client_and_prints_its_o
 
         failed = await mesh("invoke", "--", "calc", "add", '{"a": "one"}')
         assert (failed.code, failed.out) == (1, "")
-        assert failed.error_line.startswith("meshsite: InvalidArguments: arguments do not match the input schema")
+        first, *violations = failed.err.strip().splitlines()[-3:]
+        assert first.startswith("meshsite: InvalidArguments: arguments do not match the input schema")
+        assert violations == ["  (root): 'b' is a required property", "  /a: 'one' is not of type 'number'"]
         missing = await mesh("invoke", "--", "calc", "divide", "{}")
         assert (missing.code, missing.out) == (1, "")
         assert missing.error_line.startswith("meshsite: NotFound:")
         usage = await mesh("invoke", "--", "calc", "add", "{not json")
         assert (usage.code, usage.out) == (2, "")
         assert usage.error_line.startswith("meshsite: error: JSON_ARGS is not valid JSON")
+
+
+async def test_mesh_room_commands_find_the_server_from_port_or_the_public_url(manage_env, server):
+    argv = [sys.executable, "manage.py", "mesh", "participants", "--project", "acme", "--room", "lobby"]
+    by_port = await run(argv, {**manage_env, "PORT": str(server.port), "MESHSITE_PUBLIC_URL": ""})
+    assert by_port.code == 0, by_port.err
+    assert [p["identity"] for p in by_port.json] == ["cli"]
+
+    by_public_url = await run(argv, {**manage_env, "PORT": "9", "MESHSITE_PUBLIC_URL": server.http_url + "/"})
+    assert by_public_url.code == 0, by_public_url.err
 
 
 async def test_mesh_send_delivers_a_message_to_a_room_client(mesh, ws_url, mint):
@@ -200,7 +212,11 @@ async def test_the_client_cli_lists_participants_and_invokes_tools(meshsite, ws_
 
         failed = await meshsite("--url", url, "--token", token, "invoke", "calc", "add", "{}")
         assert (failed.code, failed.out) == (1, "")
-        assert failed.err.count("\n") == 1 and failed.err.startswith("meshsite: InvalidArguments:")
+        assert failed.err.splitlines() == [
+            "meshsite: InvalidArguments: arguments do not match the input schema (invalid_arguments -32003)",
+            "  (root): 'a' is a required property",
+            "  (root): 'b' is a required property",
+        ]
 
         refused = await meshsite("--url", url, "--token", "forged", "participants")
         assert (refused.code, refused.out) == (1, "")

@@ -299,22 +299,30 @@ async def test_a_graceful_server_stop_announces_itself_and_the_client_sees_why(s
         assert closed.method == "connection.closed" and closed["code"] == 4503
 
 
-async def test_an_expired_token_from_a_callable_is_replaced_by_a_fresh_one_on_reconnect(ws_url, mint):
+async def test_when_refreshing_fails_an_expired_token_from_a_callable_is_replaced_on_reconnect(ws_url, mint):
     minted: list[str] = []
+    refused = 0
+    opened: list[RoomClient] = []
 
-    def token() -> str:
-        # The first token lives 1-2 s (expiry is in whole seconds); the server closes with 4408 then.
-        minted.append(mint("alice", ttl=2 if not minted else 3600, name=f"Alice {len(minted) + 1}"))
+    async def token() -> str:
+        nonlocal refused
+        if opened and opened[0].connected:
+            # The refresh over the live connection fails every time, so the token does expire.
+            refused += 1
+            raise RuntimeError("the token service is down")
+        # The first token lives 2-3 s (expiry is in whole seconds); the server closes with 4408 then.
+        minted.append(mint("alice", ttl=3 if not minted else 3600, name=f"Alice {len(minted) + 1}"))
         return minted[-1]
 
     async with RoomClient(ws_url("lobby"), token, max_backoff=BACKOFF) as alice:
+        opened.append(alice)
         first = alice.participant.id
         events = alice.events("connection.lost", "connection.restored")
         lost = await next_event(events, 5)
         assert (lost.method, lost["code"], lost["reason"]) == ("connection.lost", 4408, "token expired")
         restored = await next_event(events, 5)
         assert restored.method == "connection.restored" and restored["previous_participant_id"] == first
-        assert len(minted) == 2
+        assert len(minted) == 2 and refused >= 1
         assert alice.participant.id != first and alice.participant.name == "Alice 2"
         assert (await alice.ping())["pong"] is True
 
@@ -336,11 +344,11 @@ async def test_a_newer_connection_of_the_same_identity_ends_the_older_client_wit
     def token() -> str:
         nonlocal calls
         calls += 1
-        return mint("alice")
+        return mint("alice", singleton=True)
 
     older = await RoomClient(ws_url("lobby"), token, max_backoff=BACKOFF).connect()
     events = older.events()
-    async with RoomClient(ws_url("lobby"), mint("alice")) as newer:
+    async with RoomClient(ws_url("lobby"), mint("alice", singleton=True)) as newer:
         with pytest.raises(Replaced, match="replaced") as caught:
             await asyncio.wait_for(older.wait_closed(), 5)
         assert caught.value.code == 4409

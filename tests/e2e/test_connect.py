@@ -111,14 +111,21 @@ async def test_a_browser_socket_from_a_foreign_origin_is_refused(ws_url, mint):
 
 async def test_a_browser_socket_from_the_sites_own_origin_is_accepted(ws_url, mint, server):
     url = ws_url("lobby") + f"?token={mint('alice')}"
-    async with websockets.connect(url, origin="http://127.0.0.1") as ws:
+    async with websockets.connect(url, origin=server.http_url) as ws:
         assert json.loads(await ws.recv())["method"] == "room.ready"
 
 
-async def test_a_second_connection_of_the_same_identity_replaces_the_first(ws_url, mint):
+@pytest.mark.parametrize("origin", ["http://127.0.0.1", "http://127.0.0.1:6666", "https://127.0.0.1:{port}"])
+async def test_the_same_host_on_another_port_or_scheme_is_another_origin(ws_url, mint, server, origin):
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(ws_url("lobby") + f"?token={mint('alice')}", origin=origin.format(port=server.port))
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_singleton_tokens_second_connection_replaces_the_first(ws_url, mint):
     async with await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob:
-        first = await RawPeer.connect(ws_url("lobby"), mint("alice"))
-        second = await RawPeer.connect(ws_url("lobby"), mint("alice"))
+        first = await RawPeer.connect(ws_url("lobby"), mint("alice", singleton=True))
+        second = await RawPeer.connect(ws_url("lobby"), mint("alice", singleton=True))
         notice = await first.notification("connection.closing")
         assert notice == {"code": 4409, "reason": "replaced"}
         await first.ws.wait_closed()
@@ -127,6 +134,18 @@ async def test_a_second_connection_of_the_same_identity_replaces_the_first(ws_ur
         assert (left["participant_id"], left["reason"]) == (first.id, "replaced")
         assert (await second.result("ping"))["pong"] is True
         await second.ws.close()
+
+
+async def test_one_person_may_hold_several_connections(ws_url, mint):
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as first_tab,
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as second_tab,
+    ):
+        assert first_tab.id != second_tab.id
+        assert (await first_tab.result("ping"))["pong"] is True
+        listed = await second_tab.result("tools.invoke", {"toolkit": "participants", "tool": "list"})
+        ids = {p["id"] for p in listed["output"]["participants"] if p["identity"] == "alice"}
+        assert ids == {first_tab.id, second_tab.id}
 
 
 async def test_a_connection_is_closed_when_its_token_expires(ws_url, mint):

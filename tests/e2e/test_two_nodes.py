@@ -103,10 +103,10 @@ async def test_messages_and_presence_cross_nodes(two_nodes, mint):
         assert (await alice.notification("participant.left"))["identity"] == "bob"
 
 
-async def test_the_same_identity_on_another_node_replaces_the_first_connection(two_nodes, mint):
+async def test_a_singleton_identity_on_another_node_replaces_the_first_connection(two_nodes, mint):
     node_a, node_b = two_nodes
-    first = await RawPeer.connect(node_a.ws_url("lobby"), mint("alice"))
-    second = await RawPeer.connect(node_b.ws_url("lobby"), mint("alice"))
+    first = await RawPeer.connect(node_a.ws_url("lobby"), mint("alice", singleton=True))
+    second = await RawPeer.connect(node_b.ws_url("lobby"), mint("alice", singleton=True))
     assert (await first.notification("connection.closing"))["code"] == 4409
     assert (await second.result("ping"))["pong"] is True
     await second.ws.close()

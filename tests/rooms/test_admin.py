@@ -4,7 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 
 from observability.models import ToolCall
-from rooms.models import Room
+from rooms.actions.projects import do_create_api_key, do_revoke_api_key
+from rooms.models import ApiKey, Room
 
 pytestmark = pytest.mark.django_db
 
@@ -49,3 +50,35 @@ def test_creating_an_api_key_in_the_admin_shows_it_once(admin_client, project):
     raw = message.split("The new API key is ")[1].split(" ")[0]
     assert raw.startswith("msk_")
     assert project.api_keys.get(name="ci").key_hash != raw
+
+
+def test_the_revoked_at_date_is_read_only_in_the_admin(admin_client, project):
+    key, _raw = do_create_api_key(project, "ci")
+    page = admin_client.get(f"/admin/rooms/apikey/{key.pk}/change/")
+    assert page.status_code == 200
+    assert "revoked_at" not in page.context["adminform"].form.fields
+
+    response = admin_client.post(
+        f"/admin/rooms/apikey/{key.pk}/change/",
+        {"project": project.pk, "name": "ci-renamed", "revoked_at_0": "2030-01-01", "revoked_at_1": "00:00:00"},
+    )
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert (key.name, key.revoked_at) == ("ci-renamed", None)
+
+
+def test_the_revoke_action_revokes_the_selected_keys_once(admin_client, project):
+    first, _ = do_create_api_key(project, "first")
+    second, _ = do_create_api_key(project, "second")
+    do_create_api_key(project, "kept")
+    do_revoke_api_key(second)
+    revoked_earlier = ApiKey.objects.get(pk=second.pk).revoked_at
+
+    response = admin_client.post(
+        "/admin/rooms/apikey/",
+        {"action": "revoke", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
+    assert "Revoked 1 key(s)." in [str(m) for m in response.context["messages"]]
+    assert set(project.api_keys.active().values_list("name", flat=True)) == {"kept"}
+    assert ApiKey.objects.get(pk=second.pk).revoked_at == revoked_earlier

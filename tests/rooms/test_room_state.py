@@ -11,8 +11,8 @@ from tests.support.peer import ADD_TOOL
 from toolkits.schema import parse_toolkit_definition
 
 
-def claims(identity: str, role: str = "user"):
-    return verify_token(mint_token(project="acme", room="lobby", identity=identity, role=role)[0])
+def claims(identity: str, role: str = "user", singleton: bool = False):
+    return verify_token(mint_token(project="acme", room="lobby", identity=identity, role=role, singleton=singleton)[0])
 
 
 def snapshot_state(room: Room) -> RoomState:
@@ -33,7 +33,7 @@ def view(state: RoomState) -> tuple:
 
 def test_applying_the_event_stream_to_a_stale_snapshot_equals_a_fresh_snapshot(project):
     room = Room.objects.create(project=project, name="lobby")
-    alice = do_join(room, claims("alice"), "node-a")
+    alice = do_join(room, claims("alice", singleton=True), "node-a")
     stale = snapshot_state(room)
     calc = parse_toolkit_definition({"name": "calc", "tools": [ADD_TOOL]})
     ui = parse_toolkit_definition({"name": "ui", "public": False, "tools": [ADD_TOOL]})
@@ -45,7 +45,7 @@ def test_applying_the_event_stream_to_a_stale_snapshot_equals_a_fresh_snapshot(p
         carol = do_join(room, claims("carol"), "node-a")
         do_register_toolkit(carol.id, ui)
         do_leave(carol.id, "disconnected")
-        do_join(room, claims("alice"), "node-c")  # replaces the first alice
+        do_join(room, claims("alice", singleton=True), "node-c")  # replaces the first alice
         do_unregister_toolkit(bob.id, "ui")
     assert [e["method"] for e in events].count("participant.left") == 2
     for event in events:

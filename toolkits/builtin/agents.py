@@ -74,11 +74,13 @@ class AgentsToolkit(BuiltinToolkit):
         if not ctx.caller.grants.may("agents", "ask", agent):
             raise permission_denied(f"this token may not ask the agent {agent!r}")
         state = ctx.node.rooms[ctx.caller.room_id]
+        # Only a participant whose token vouches for the agent (minted by the agent host or a
+        # service invitation) answers asks meant for it, never one that merely says so.
         host_id = next(
             (
                 participant_id
                 for (participant_id, toolkit_name) in state.hosted
-                if toolkit_name == agent and _agent_name(state.participants.get(participant_id)) == agent
+                if toolkit_name == agent and _vouched_agent(state.participants.get(participant_id)) == agent
             ),
             None,
         )
@@ -93,7 +95,8 @@ class AgentsToolkit(BuiltinToolkit):
             min(arguments.get("timeout", ctx.remaining()), ctx.remaining()),
             None,
         )
-        return await ctx.node.router.call(ctx.caller, request, ctx.on_behalf_of, ctx.traceparent)
+        # The agents.ask grant for this agent is the whole authorisation: no second toolkits grant.
+        return await ctx.node.router.call(ctx.caller, request, ctx.on_behalf_of, ctx.traceparent, authorised=True)
 
     @builtin_tool(
         description="List the agents in the room and the services that can be called into it.",
@@ -108,10 +111,13 @@ class AgentsToolkit(BuiltinToolkit):
         for service in services:
             listed[service["name"]] = {**service, "callable": True, "present": False, "participant_id": None}
         for participant in state.participants.values():
-            declared = participant.get("attributes", {}).get("agent")
-            if not isinstance(declared, dict) or not isinstance(declared.get("name"), str):
+            name = _vouched_agent(participant)
+            if name is None:
                 continue
-            entry = listed.setdefault(declared["name"], {"name": declared["name"], "callable": False})
+            # The token vouches for the name; the attributes only describe the agent.
+            declared = participant.get("attributes", {}).get("agent")
+            declared = declared if isinstance(declared, dict) else {}
+            entry = listed.setdefault(name, {"name": name, "callable": False})
             entry.update(
                 {
                     key: declared.get(key, entry.get(key))
@@ -169,6 +175,6 @@ class AgentsToolkit(BuiltinToolkit):
         return await ctx.node.router.call(ctx.caller, request, ctx.on_behalf_of, ctx.traceparent)
 
 
-def _agent_name(participant: dict[str, Any] | None) -> str | None:
-    declared = (participant or {}).get("attributes", {}).get("agent")
-    return declared.get("name") if isinstance(declared, dict) else None
+def _vouched_agent(participant: dict[str, Any] | None) -> str | None:
+    name = (participant or {}).get("agent")
+    return name if isinstance(name, str) and name else None

@@ -13,10 +13,25 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from rooms.actions.projects import do_create_api_key, do_create_project
-from rooms.models import Project
+from rooms.actions.rooms import do_create_room
+from rooms.models import ROOM_NAME_RE, Project, room_name_validator
 from rooms.tokens import mint_token
 
 ROOM_COMMANDS = ("participants", "toolkits", "invoke", "send", "listen")
+
+
+def default_server_url() -> str:
+    """Where `manage.py serve` listens when started from this environment (`make run PORT=…`)."""
+    return settings.MESHSITE_PUBLIC_URL or f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}"
+
+
+def room_ws_url(server_url: str, room: str) -> str:
+    """`http(s)://host:port[/prefix]` (or a bare `host:port`) → the room's WebSocket URL."""
+    scheme, sep, rest = server_url.strip().rstrip("/").partition("://")
+    if not sep:
+        scheme, rest = "http", scheme
+    ws_scheme = {"https": "wss", "http": "ws"}.get(scheme.lower(), scheme)
+    return f"{ws_scheme}://{rest}/rooms/{room}/ws"
 
 
 def _project(options: dict[str, Any]) -> Project:
@@ -52,7 +67,9 @@ def create_service(options: dict[str, Any]) -> Any:
     project = _project(options)
     room = None
     if options["room"]:
-        room = project.rooms.filter(name=options["room"]).first() or project.rooms.create(name=options["room"])
+        if not ROOM_NAME_RE.match(options["room"]):
+            raise CommandError(room_name_validator.message)
+        room = project.rooms.filter(name=options["room"]).first() or do_create_room(project, options["room"])
     try:
         config = json.loads(options["config"])
     except ValueError as exc:
@@ -82,13 +99,15 @@ def create_service(options: dict[str, Any]) -> Any:
 
 
 def toggle_service(options: dict[str, Any]) -> Any:
+    from agents.actions import do_set_service_enabled
     from agents.models import Service
 
     enabled = options["action"] == "enable-service"
-    updated = Service.objects.filter(project=_project(options), name=options["name"]).update(enabled=enabled)
-    if not updated:
+    service = Service.objects.filter(project=_project(options), name=options["name"]).first()
+    if service is None:
         raise CommandError(f"no service {options['name']!r} in project {options['project']!r}")
-    return {"name": options["name"], "enabled": enabled}
+    do_set_service_enabled(service, enabled)
+    return {"name": service.name, "enabled": enabled}
 
 
 SERVICE_COMMANDS = {
@@ -199,9 +218,8 @@ class Command(BaseCommand):
     def _room_command(self, action: str, options: dict[str, Any]) -> None:
         from meshsite_client.cli import main as client_main
 
-        base = options["url"] or settings.MESHSITE_PUBLIC_URL or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
-        ws = base.replace("https://", "wss://").replace("http://", "ws://").rstrip("/")
+        ws = room_ws_url(options["url"] or default_server_url(), options["room"])
         token = self._token(options, ttl=300)
-        code = client_main(["--url", f"{ws}/rooms/{options['room']}/ws", "--token", token, action, *options["rest"]])
+        code = client_main(["--url", ws, "--token", token, action, *options["rest"]])
         if code:
             raise SystemExit(code)

@@ -13,9 +13,10 @@ import daphne.server
 from channels.routing import get_default_application
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.server import Server
-from daphne.ws_protocol import WebSocketFactory
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from meshsite_client.protocol import CloseCode
 from twisted.internet import defer
 
 from agents.host import AgentHost
@@ -24,10 +25,53 @@ from rooms.mesh.node import stop_node
 logger = logging.getLogger(__name__)
 
 
+class MeshWebSocketProtocol(WebSocketProtocol):
+    """Daphne's protocol with a bound on what waits in the socket for a client that stopped reading.
+
+    Twisted's transport buffers every write without limit, so one participant that never reads
+    would grow the server's memory as fast as others send to it. Past
+    MESHSITE_MAX_OUTGOING_BUFFER_BYTES the connection is cut: the application is told at once
+    (`websocket.disconnect` with 4413, so the participant leaves as "slow reader" and its senders
+    hear of it), a 4413 close frame is queued, and the TCP connection is dropped."""
+
+    cut_off = False
+    muted: bool
+
+    def unsent_bytes(self) -> int:
+        transport = self.transport
+        # twisted.internet.abstract.FileDescriptor keeps what the kernel did not take yet here
+        buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+        return int(buffered + getattr(transport, "_tempDataLen", 0))
+
+    def serverSend(self, content: Any, binary: bool = False) -> None:
+        if self.cut_off:
+            return
+        if self.state == self.STATE_CONNECTING:
+            self.serverAccept()
+        data = content if binary else content.encode("utf8")
+        if self.unsent_bytes() + len(data) > settings.MESHSITE_MAX_OUTGOING_BUFFER_BYTES:
+            self.cut_off_slow_reader()
+            return
+        self.sendMessage(data, binary)
+
+    def cut_off_slow_reader(self) -> None:
+        self.cut_off = True
+        logger.warning(
+            "cutting off %s: it stopped reading (over %d unsent bytes)", self.client_addr, self.unsent_bytes()
+        )
+        if hasattr(self, "application_queue") and not self.muted:
+            self.application_queue.put_nowait({"type": "websocket.disconnect", "code": int(CloseCode.SLOW_READER)})
+            self.muted = True  # onClose must not report the disconnect a second time
+        self.sendClose(code=int(CloseCode.SLOW_READER), reason="slow reader: outgoing buffer full")
+        self.dropConnection(abort=True)
+
+
 class MeshWebSocketFactory(WebSocketFactory):
     """Autobahn's default answer to a protocol failure (such as a frame over the size limit) is to
     drop the TCP connection; clients then see 1006 and no reason. Fail with a close frame instead,
     so an oversized frame closes with 1009 as documented."""
+
+    protocol = MeshWebSocketProtocol
 
     def setProtocolOptions(self, **options: Any) -> None:
         super().setProtocolOptions(failByDrop=False, **options)

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from .api.views import ws_url
 from .models import ROOM_NAME_RE, Project, Room, room_name_validator
@@ -58,11 +59,14 @@ def room_page(request: HttpRequest, project: str, room: str) -> HttpResponse:
     token, _expires = mint_token(
         project=project, room=room, identity=identity, role="user", name=request.user.get_username()
     )
-    return render(
+    response = render(
         request,
         "studio/room.html",
         {"project": allowed[project], "room": room, "token": token, "ws_url": ws_url(request, room)},
     )
+    # The page embeds a live participant token: no cache (browser, proxy) may keep a copy.
+    add_never_cache_headers(response)
+    return response
 
 
 def favicon(request: HttpRequest) -> HttpResponse:

@@ -19,13 +19,14 @@ from websockets.exceptions import (
 )
 
 from .errors import AuthError, ConnectionLost, Disconnected, MeshError, Replaced
+from .protocol import CloseCode, encode_frame
 
 log = logging.getLogger("meshsite_client.link")
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_TOKEN_EXPIRED = 4408
-CLOSE_REPLACED = 4409
+CLOSE_UNAUTHORIZED = CloseCode.UNAUTHORIZED
+CLOSE_FORBIDDEN = CloseCode.FORBIDDEN
+CLOSE_TOKEN_EXPIRED = CloseCode.TOKEN_EXPIRED
+CLOSE_REPLACED = CloseCode.REPLACED
 
 _NO_STATUS = frozenset({None, 1005, 1006})
 
@@ -38,7 +39,7 @@ TokenSource = str | Callable[[], str | Awaitable[str]]
 
 def encode(message: dict[str, Any]) -> str:
     # allow_nan=False: NaN/Infinity are not JSON and the server would refuse the whole frame.
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return encode_frame(message)
 
 
 class Link:

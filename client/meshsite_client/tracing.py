@@ -11,7 +11,7 @@ import re
 import secrets
 from contextvars import ContextVar
 
-TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+from .protocol import TRACEPARENT_RE, parse_traceparent
 
 current_traceparent: ContextVar[str | None] = ContextVar("meshsite_traceparent", default=None)
 
@@ -36,12 +36,7 @@ def new_traceparent(trace_id: str | None = None, *, sampled: bool = True) -> str
 
 
 def is_valid_traceparent(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    match = TRACEPARENT_RE.match(value)
-    if match is None or match.group(1) == "ff":
-        return False
-    return int(match.group(2), 16) != 0 and int(match.group(3), 16) != 0
+    return parse_traceparent(value) is not None
 
 
 def trace_id_of(traceparent: str) -> str:

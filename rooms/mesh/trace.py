@@ -1,11 +1,10 @@
 """W3C Trace Context: continue the caller's trace across every hop of a call."""
 
 import random
-import re
 from dataclasses import dataclass
 from typing import Any
 
-TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+from meshsite_client.protocol import parse_traceparent
 
 
 @dataclass(frozen=True)
@@ -23,10 +22,10 @@ class Span:
 def child_span(params: dict[str, Any]) -> Span:
     """A new span under the request's `_meta.traceparent`, or the root of a new trace."""
     meta = params.get("_meta")
-    header = meta.get("traceparent") if isinstance(meta, dict) else None
-    match = TRACEPARENT_RE.match(header) if isinstance(header, str) else None
-    if match and match.group(1) != "0" * 32:
-        return Span(match.group(1), _random_hex(16), match.group(2), match.group(3))
+    parsed = parse_traceparent(meta.get("traceparent") if isinstance(meta, dict) else None)
+    if parsed is not None:
+        trace_id, parent_span_id, flags = parsed
+        return Span(trace_id, _random_hex(16), parent_span_id, flags)
     return Span(_random_hex(32), _random_hex(16), "", "01")
 
 

@@ -48,7 +48,38 @@ requests = st.fixed_dictionaries(
     {"jsonrpc": st.sampled_from(["2.0", "1.0", 2]), "method": st.sampled_from(METHODS) | json_values},
     optional={"id": st.integers() | st.text(max_size=8) | json_values, "params": params | json_values},
 )
+# Hostile frames from the trust-boundary review: deep nesting, numbers that are not JSON, lone
+# surrogates, NUL where the room stores text, huge non-ASCII strings.
+deep_frames = st.integers(min_value=60, max_value=1500).map(
+    lambda depth: '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":' + "[" * depth + "]" * depth + "}}"
+)
+not_json_numbers = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e999"]).map(
+    lambda number: (
+        '{"jsonrpc":"2.0","id":2,"method":"tools.invoke","params":{"toolkit":"messaging",'
+        f'"tool":"broadcast","arguments":{{"type":"t","message":{number}}},"timeout":{number}}}}}'
+    )
+)
+surrogates = st.sampled_from(["\\ud800", "\\udfff", "a\\ud83d", "\\u0000"]).map(
+    lambda text: (
+        '{"jsonrpc":"2.0","id":3,"method":"participant.set_attributes","params":{"attributes":{"x":"' + text + '"}}}'
+    )
+)
+huge_strings = st.integers(min_value=1_000, max_value=300_000).map(
+    lambda size: json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools.invoke",
+            "params": {"toolkit": "messaging", "tool": "broadcast", "arguments": {"type": "t", "message": "é" * size}},
+        },
+        ensure_ascii=False,
+    )
+)
 frames = st.one_of(
+    deep_frames,
+    not_json_numbers,
+    surrogates,
+    huge_strings,
     requests.map(json.dumps),
     json_values.map(json.dumps),
     st.text(max_size=200),

@@ -1,7 +1,9 @@
 """`messaging`: send a message to one participant or to everyone in the room."""
 
-import json
 from typing import Any
+
+from django.conf import settings
+from meshsite_client.protocol import encode_frame, utf8_size
 
 from rooms.errors import ErrorCode, MeshError, not_found
 from rooms.events import send_room_event
@@ -28,7 +30,7 @@ class MessagingToolkit(BuiltinToolkit):
     async def send(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
         ctx.caller.grants.check_flag("messaging", "send messages")
         caller = ctx.caller
-        frame = json.dumps(
+        frame = encode_frame(
             {
                 "jsonrpc": "2.0",
                 "method": "messaging.message",
@@ -40,6 +42,7 @@ class MessagingToolkit(BuiltinToolkit):
                 },
             }
         )
+        check_deliverable(frame)
         if arguments["to"] not in ctx.node.rooms[caller.room_id].participants:
             raise not_found(f"participant {arguments['to']!r} is not in this room")
         if not await ctx.node.notify(caller.room_id, arguments["to"], frame):
@@ -60,5 +63,18 @@ class MessagingToolkit(BuiltinToolkit):
         ctx.caller.grants.check_flag("messaging", "send messages")
         caller = ctx.caller
         params = {"from": caller.summary, "to": None, "type": arguments["type"], "message": arguments["message"]}
+        check_deliverable(encode_frame({"jsonrpc": "2.0", "method": "messaging.message", "params": params}))
         await send_room_event(caller.room_id, "messaging.message", params, exclude=caller.participant_id)
         return {"delivered": len(ctx.node.rooms[caller.room_id].participants) - 1}
+
+
+def check_deliverable(frame: str) -> None:
+    """A message its recipients' connections would refuse is an error to its sender, not a
+    `delivered` that never arrives."""
+    size = utf8_size(frame)
+    if size > settings.MESHSITE_MAX_FRAME_BYTES:
+        raise MeshError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the message would be a {size}-byte frame, over the {settings.MESHSITE_MAX_FRAME_BYTES}-byte limit",
+            limit=settings.MESHSITE_MAX_FRAME_BYTES,
+        )

@@ -128,6 +128,15 @@ class Command(BaseCommand):
         token.add_argument("--ttl", type=int, default=None, help="Seconds until it expires.")
         token.add_argument("--grants", default=None, help="JSON object overriding the role's grants.")
         token.add_argument("--name", default="", help="Display name.")
+        token.add_argument(
+            "--agent", default="", help="Vouch that this token runs the named agent (needs --role agent)."
+        )
+        token.add_argument(
+            "--singleton",
+            action="store_true",
+            default=None,
+            help="A newer connection of this identity replaces the older one (the default for --agent).",
+        )
 
         project = sub.add_parser("create-project", help="Create a project.")
         project.add_argument("slug")
@@ -210,6 +219,8 @@ class Command(BaseCommand):
                 name=options.get("name") or "",
                 ttl=ttl,
                 grants=grants,
+                agent=options.get("agent") or "",
+                singleton=options.get("singleton"),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from .schema import ToolSpec, build_tool
 
 if TYPE_CHECKING:
-    from rooms.mesh.connection import Connection
-
     from rooms.mesh.node import Node
+    from rooms.mesh.session import Session
 
 ToolMethod = Callable[[Any, "CallContext", dict[str, Any]], Awaitable[Any]]
 F = TypeVar("F", bound=ToolMethod)
@@ -26,7 +25,7 @@ F = TypeVar("F", bound=ToolMethod)
 @dataclass(frozen=True)
 class CallContext:
     node: "Node"
-    caller: "Connection"
+    caller: "Session"
     on_behalf_of: dict[str, Any] | None
     call_id: str
     traceparent: str | None

@@ -233,8 +233,8 @@ async def test_cancelling_run_agent_stops_the_agent_and_leaves(ws_url, mint):
 async def test_run_agent_raises_when_the_connection_ends_for_good(ws_url, mint):
     runner = function_task_runner(lambda: "hi", name="replaceable")
     async with (
-        running(runner, ws_url("lobby"), mint("twin", role="agent"), reconnect=False) as handle,
-        RoomClient(ws_url("lobby"), mint("twin", role="agent")),
+        running(runner, ws_url("lobby"), mint("twin", role="agent", agent="twin"), reconnect=False) as handle,
+        RoomClient(ws_url("lobby"), mint("twin", role="agent", agent="twin")),
     ):
         with pytest.raises(Replaced):
             await asyncio.wait_for(handle.task, 10)

@@ -16,7 +16,7 @@ from rooms.timestamps import iso_z
 
 from .actions.rooms import RoomAccessError, access_room
 from .dispatcher import error_frame, handle_frame
-from .errors import ErrorCode, MeshError
+from meshsite.errors import ErrorCode, MeshError
 from .mesh.node import Node, get_node
 from .mesh.ratelimit import TokenBucket
 from .mesh.session import Session

@@ -12,7 +12,7 @@ from toolkits.schema import parse_toolkit_definition
 
 from .actions.participants import do_set_attributes
 from .actions.toolkits import do_register_toolkit, do_unregister_toolkit
-from .errors import ErrorCode, MeshError, invalid_params, not_found
+from meshsite.errors import ErrorCode, MeshError, invalid_params, not_found
 from .events import run_action
 from .mesh.node import Node
 from .mesh.session import Session

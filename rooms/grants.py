@@ -3,7 +3,7 @@
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .errors import permission_denied
+from meshsite.errors import permission_denied
 
 ROLES = ("user", "agent", "service")
 

@@ -32,7 +32,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 from meshsite_client.protocol import TOOL_NAME_RE, TOOLKIT_NAME_RE, contains_nul, encode_frame, utf8_size
 
-from rooms.errors import ErrorCode, MeshError, invalid_params
+from meshsite.errors import ErrorCode, MeshError, invalid_params
 
 logger = logging.getLogger(__name__)
 MAX_TOOLS_PER_TOOLKIT = 256

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import env_bool, env_float, env_int, env_list, env_str
+from .env import env_bool, env_float, env_int, env_list, env_paths, env_str
 from .redis import redis_retry_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -147,6 +147,9 @@ MESHSITE_AGENT_HOST_STALE_SECONDS = env_float("MESHSITE_AGENT_HOST_STALE_SECONDS
 MESHSITE_AGENT_CALL_TIMEOUT = env_float("MESHSITE_AGENT_CALL_TIMEOUT", 30.0, minimum=0.1)
 # Lifetime of the tokens the agent host mints for its agents; they are refreshed before expiry.
 MESHSITE_AGENT_TOKEN_TTL = env_int("MESHSITE_AGENT_TOKEN_TTL", 3600, minimum=1)
+# Directories put in front of sys.path before a service's class path is imported (agent host,
+# admin, `mesh create-service`), for agent code that is not installed: `/srv/agents:/opt/more`.
+MESHSITE_AGENT_PATHS = env_paths("MESHSITE_AGENT_PATHS", [])
 # Seconds before daphne closes any WebSocket regardless of activity; -1: never (tokens expire).
 MESHSITE_WS_MAX_AGE = env_int("MESHSITE_WS_MAX_AGE", -1, minimum=-1)
 

@@ -55,3 +55,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_paths(name: str, default: list[str]) -> list[str]:
+    """Directories separated by `os.pathsep` (`:`, as in PYTHONPATH); each must be an absolute
+    path to an existing directory, so a typo stops start-up instead of an import failing later."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    paths = [item.strip() for item in raw.split(os.pathsep) if item.strip()]
+    for path in paths:
+        if not os.path.isabs(path):
+            raise ImproperlyConfigured(f"{name} must list absolute paths, got {path!r}")
+        if not os.path.isdir(path):
+            raise ImproperlyConfigured(f"{name} lists {path!r}, which is not a directory")
+    return paths

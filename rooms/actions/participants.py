@@ -5,7 +5,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ..errors import ErrorCode, MeshError
+from meshsite.errors import ErrorCode, MeshError
 from ..events import send_room_event_on_commit
 from ..models import HostedToolkit, Participant, Room
 from ..tokens import TokenClaims

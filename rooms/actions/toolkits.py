@@ -8,7 +8,7 @@ from meshsite_client.protocol import encode_frame, utf8_size
 from toolkits.registry import is_reserved_name
 from toolkits.schema import ToolkitDefinition
 
-from ..errors import ErrorCode, MeshError, not_found
+from meshsite.errors import ErrorCode, MeshError, not_found
 from ..events import send_room_event_on_commit
 from ..models import HostedToolkit, Participant
 

@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import redis
@@ -36,7 +36,7 @@ class Bus:
     async def start(self, handler: Handler) -> None:
         """Starts delivering messages addressed to this node to `handler`."""
 
-    async def publish(self, node_id: str, message: dict[str, Any]) -> bool:
+    async def publish(self, node_id: str, message: Mapping[str, Any]) -> bool:
         """Sends to another node; False when no such node is listening."""
         return False
 
@@ -121,7 +121,7 @@ class RedisBus(Bus):
         except Exception:
             logger.exception("bus: handler failed on %s", message.get("k"))
 
-    async def publish(self, node_id: str, message: dict[str, Any]) -> bool:
+    async def publish(self, node_id: str, message: Mapping[str, Any]) -> bool:
         try:
             receivers = await self.redis.publish(self.channel(node_id), json.dumps(message))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:

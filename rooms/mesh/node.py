@@ -7,16 +7,15 @@ import os
 import secrets
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from meshsite_client.protocol import PROTOCOL_VERSION, CloseCode, encode_frame, utf8_size
+from meshsite_client.protocol import CloseCode, encode_frame, utf8_size
 
 from observability.ledger import Ledger
-from rooms.timestamps import iso_z
 
 from ..actions.participants import do_join, do_leave, do_leave_nodes
 from ..events import discard_events, room_group, run_action
@@ -24,20 +23,19 @@ from ..models import Room
 from ..selectors import load_room_snapshot, nodes_with_participants
 from ..tokens import TokenClaims
 from .bus import Bus, LocalBus, RedisBus
+from .frames import ready_frames
+from .messages import AnswerMessage, CallMessage, CancelMessage, Kind, NotifyMessage, ProgressMessage
 from .router import Router
 from .session import Session
 from .state import RoomState
 
 logger = logging.getLogger(__name__)
-SERVER_NAME = "meshsite/0.1.0"
 # participant.left reasons that close the session this node holds, with the close code
 # (WebSocket stacks let a server send only 1000 or 3000-4999 itself, so "going away" is 4503.)
 CLOSE_ON_LEFT = {"replaced": CloseCode.REPLACED, "node lost": CloseCode.GOING_AWAY, "kicked": CloseCode.FORBIDDEN}
 CLOSE_SHUTTING_DOWN = CloseCode.GOING_AWAY
 # Room events about presence; a token that may not list participants does not receive them.
 PRESENCE_EVENTS = frozenset({"participant.joined", "participant.updated", "participant.left"})
-# Room of a ready frame around its lists (room, limits, the participant's own record).
-READY_ENVELOPE_BYTES = 32 * 1024
 
 
 def make_bus(node_id: str) -> Bus:
@@ -137,55 +135,10 @@ class Node:
         state.add_participant(record, self.id)
         state.local[session.participant_id] = session
         self.sessions[session.participant_id] = session
-        for frame in self._ready_frames(session, state, claims):
+        participants = list(state.participants.values()) if session.sees_presence else [session.record]
+        for frame in ready_frames(session, claims, participants, self.visible_toolkits(session)):
             await self.send(session, frame)
         return session
-
-    def _ready_frames(self, session: Session, state: RoomState, claims: TokenClaims) -> list[str]:
-        """`room.ready`, followed by `room.snapshot` frames when the room does not fit in one.
-
-        Sent with no await in between, so no room event can reach the session mid-snapshot."""
-        participants = list(state.participants.values()) if session.sees_presence else [session.record]
-        toolkits = self.visible_toolkits(session)
-        params = self._ready_params(session, claims)
-        frame = encode_frame(
-            {
-                "jsonrpc": "2.0",
-                "method": "room.ready",
-                "params": {**params, "participants": participants, "toolkits": toolkits},
-            }
-        )
-        if utf8_size(frame) <= settings.MESHSITE_MAX_FRAME_BYTES:
-            return [frame]
-        pages = _pages(
-            [("participants", p) for p in participants] + [("toolkits", t) for t in toolkits],
-            settings.MESHSITE_MAX_FRAME_BYTES - READY_ENVELOPE_BYTES,
-        )
-        frames = []
-        for index, page in enumerate(pages):
-            complete = index == len(pages) - 1
-            if index == 0:
-                message = {"jsonrpc": "2.0", "method": "room.ready", "params": {**params, **page, "complete": complete}}
-            else:
-                message = {"jsonrpc": "2.0", "method": "room.snapshot", "params": {**page, "complete": complete}}
-            frames.append(encode_frame(message))
-        return frames
-
-    def _ready_params(self, session: Session, claims: TokenClaims) -> dict[str, Any]:
-        return {
-            "protocol": PROTOCOL_VERSION,
-            "server": SERVER_NAME,
-            "room": {"name": session.room_name, "project": session.project_slug},
-            "participant": session.record,
-            "limits": {
-                "max_frame_bytes": settings.MESHSITE_MAX_FRAME_BYTES,
-                "rate_per_second": settings.MESHSITE_RATE_PER_SECOND,
-                "rate_burst": settings.MESHSITE_RATE_BURST,
-                "default_timeout": settings.MESHSITE_DEFAULT_TIMEOUT,
-                "max_timeout": settings.MESHSITE_MAX_TIMEOUT,
-            },
-            "token_expires_at": iso_z(claims.expires_at),
-        }
 
     def visible_toolkits(self, session: Session, host_id: str | None = None) -> list[dict[str, Any]]:
         from toolkits.registry import all_builtins
@@ -244,7 +197,7 @@ class Node:
         node = self.rooms[room_id].nodes.get(participant_id)
         if node is None:
             return False
-        return await self.bus.publish(node, {"k": "notify", "to": participant_id, "frame": frame})
+        return await self.bus.publish(node, {"k": Kind.NOTIFY, "to": participant_id, "frame": frame})
 
     # --- rooms -------------------------------------------------------------------------------
 
@@ -341,18 +294,19 @@ class Node:
 
     async def on_bus_message(self, message: dict[str, Any]) -> None:
         kind = message.get("k")
-        if kind == "call":
-            await self.router.deliver_call(message)
-        elif kind == "answer":
-            await self.router.on_answer(message)
-        elif kind == "progress":
-            await self.router.on_progress(message)
-        elif kind == "cancel":
-            await self.router.cancel_hosted(message)
-        elif kind == "notify":
-            session = self.sessions.get(message["to"])
+        if kind == Kind.CALL:
+            await self.router.deliver_call(cast(CallMessage, message))
+        elif kind == Kind.ANSWER:
+            await self.router.on_answer(cast(AnswerMessage, message))
+        elif kind == Kind.PROGRESS:
+            await self.router.on_progress(cast(ProgressMessage, message))
+        elif kind == Kind.CANCEL:
+            await self.router.cancel_hosted(cast(CancelMessage, message))
+        elif kind == Kind.NOTIFY:
+            notify = cast(NotifyMessage, message)
+            session = self.sessions.get(notify["to"])
             if session is not None:
-                await self.send(session, message["frame"])
+                await self.send(session, notify["frame"])
         else:
             logger.error("bus: unknown message kind %r", kind)
 
@@ -393,22 +347,6 @@ class Node:
                 logger.warning("housekeeping: Redis is unavailable (%s); retrying", exc)
             except Exception:
                 logger.exception("housekeeping failed; retrying")
-
-
-def _pages(items: list[tuple[str, Any]], budget: int) -> list[dict[str, list[Any]]]:
-    """Packs (list name, item) pairs into pages whose encoded size stays under `budget`."""
-    pages: list[dict[str, list[Any]]] = []
-    page: dict[str, list[Any]] = {"participants": [], "toolkits": []}
-    used = 0
-    for kind, item in items:
-        size = utf8_size(encode_frame(item)) + 1
-        if used and used + size > budget:
-            pages.append(page)
-            page, used = {"participants": [], "toolkits": []}, 0
-        page[kind].append(item)
-        used += size
-    pages.append(page)
-    return pages
 
 
 _nodes: dict[asyncio.AbstractEventLoop, "asyncio.Future[Node]"] = {}

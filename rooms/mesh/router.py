@@ -8,26 +8,25 @@ appended to an in-memory buffer flushed in batches.
 """
 
 import asyncio
-import itertools
 import logging
-import math
-import secrets
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from meshsite_client.protocol import encode_frame, utf8_size
 
+from meshsite.errors import ErrorCode, MeshError, invalid_params, not_found, permission_denied
 from observability.models import ToolCall
-from rooms.timestamps import iso_z
 from toolkits.base import BuiltinToolkit, CallContext
+from toolkits.invocation import InvokeRequest
 from toolkits.registry import get_builtin
 from toolkits.schema import ToolSpec
 
-from ..errors import ErrorCode, MeshError, invalid_params, not_found, permission_denied
 from ..selectors import find_hosted_toolkit, find_present_participant
+from .calls import HostedCall, Origin, PendingCall, call_row, error_status, new_call_id, refusal_row, too_large
+from .frames import answer_frame, cancelled_frame, progress_frame, tools_call_frame
+from .messages import AnswerMessage, CallMessage, CancelMessage, Kind, ProgressMessage
 from .session import Session
 from .state import HostedEntry, RoomState
 from .trace import Span, child_span
@@ -36,129 +35,6 @@ if TYPE_CHECKING:
     from .node import Node
 
 logger = logging.getLogger(__name__)
-MAX_CALL_ID_LENGTH = 64
-MAX_NAME_LENGTH = 64
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Who waits for a call's end: a client request (its call_id handle and JSON-RPC id) or, for
-    calls the server makes itself, a future."""
-
-    handle: str | None
-    request_id: Any
-    future: "asyncio.Future[Any] | None"
-
-
-@dataclass(eq=False)
-class PendingCall:
-    call_id: str
-    handle: str | None
-    request_id: Any
-    future: "asyncio.Future[Any] | None"
-    caller: Session
-    toolkit: str
-    tool: str
-    spec: ToolSpec
-    host_id: str
-    host_identity: str
-    host_node: str
-    on_behalf_of: dict[str, Any] | None
-    span: Span
-    timeout: float
-    started: float
-    t0: float
-    request_bytes: int
-    timer: asyncio.TimerHandle | None = None
-    task: "asyncio.Task[None] | None" = None
-
-
-@dataclass(eq=False)
-class HostedCall:
-    call_id: str
-    host_id: str
-    reply_node: str
-    caller_id: str
-    on_behalf_of_id: str | None
-
-
-@dataclass(frozen=True)
-class InvokeRequest:
-    toolkit: str
-    tool: str
-    arguments: dict[str, Any]
-    participant_id: str | None
-    on_behalf_of_id: str | None
-    timeout: float
-    handle: str | None
-
-    @classmethod
-    def parse(cls, params: dict[str, Any]) -> "InvokeRequest":
-        toolkit, tool = params.get("toolkit"), params.get("tool")
-        if not isinstance(toolkit, str) or not isinstance(tool, str):
-            raise invalid_params("toolkit and tool must be strings")
-        if not 0 < len(toolkit) <= MAX_NAME_LENGTH or not 0 < len(tool) <= MAX_NAME_LENGTH:
-            raise invalid_params(f"toolkit and tool are 1-{MAX_NAME_LENGTH} characters")
-        arguments = params.get("arguments", {})
-        if arguments is None:
-            arguments = {}
-        if not isinstance(arguments, dict):
-            raise invalid_params("arguments must be an object")
-        participant_id, on_behalf_of_id = params.get("participant_id"), params.get("on_behalf_of_id")
-        for key, value in (("participant_id", participant_id), ("on_behalf_of_id", on_behalf_of_id)):
-            if value is not None and not isinstance(value, str):
-                raise invalid_params(f"{key} must be a string or null")
-        timeout = params.get("timeout")
-        if timeout is None:
-            timeout = settings.MESHSITE_DEFAULT_TIMEOUT
-        elif (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
-            raise invalid_params("timeout must be a positive, finite number of seconds")
-        handle = params.get("call_id")
-        if handle is not None and (not isinstance(handle, str) or not 0 < len(handle) <= MAX_CALL_ID_LENGTH):
-            raise invalid_params(f"call_id must be a string of 1-{MAX_CALL_ID_LENGTH} characters")
-        return cls(
-            toolkit,
-            tool,
-            arguments,
-            participant_id,
-            on_behalf_of_id,
-            min(float(timeout), settings.MESHSITE_MAX_TIMEOUT),
-            handle,
-        )
-
-
-_call_numbers = itertools.count(1)
-# Call ids need to be unique, not secret: who may answer a call is checked against its host.
-_CALL_ID_PREFIX = "k_" + secrets.token_hex(4)
-
-
-def new_call_id() -> str:
-    return f"{_CALL_ID_PREFIX}{next(_call_numbers):x}"
-
-
-def too_large(what: str, size: int) -> MeshError:
-    limit = settings.MESHSITE_MAX_FRAME_BYTES
-    return MeshError(
-        ErrorCode.PAYLOAD_TOO_LARGE,
-        f"{what} would be a {size}-byte frame, over the {limit}-byte limit",
-        limit=limit,
-        size=size,
-    )
-
-
-def error_status(error: MeshError | None) -> str:
-    if error is None:
-        return ToolCall.Status.OK
-    if error.code == ErrorCode.TIMEOUT:
-        return ToolCall.Status.TIMEOUT
-    if error.code == ErrorCode.CANCELLED:
-        return ToolCall.Status.CANCELLED
-    return ToolCall.Status.ERROR
 
 
 class Router:
@@ -234,28 +110,12 @@ class Router:
         if host_node is None:
             raise MeshError(ErrorCode.PARTICIPANT_GONE, "the toolkit's host has left the room")
         call = self._open(session, request, origin, spec, entry, host_node, on_behalf_of, span, size)
-        frame = encode_frame(
-            {
-                "jsonrpc": "2.0",
-                "id": call.call_id,
-                "method": "tools.call",
-                "params": {
-                    "call_id": call.call_id,
-                    "toolkit": request.toolkit,
-                    "tool": request.tool,
-                    "arguments": request.arguments,
-                    "caller": session.summary,
-                    "on_behalf_of": on_behalf_of,
-                    "deadline": iso_z(call.started + call.timeout),
-                    "_meta": {"traceparent": span.traceparent},
-                },
-            }
-        )
+        frame = tools_call_frame(call, request.arguments)
         if utf8_size(frame) > settings.MESHSITE_MAX_FRAME_BYTES:
             await self._end(call, error=too_large("the tools.call frame for these arguments", utf8_size(frame)))
             return call
-        delivery = {
-            "k": "call",
+        delivery: CallMessage = {
+            "k": Kind.CALL,
             "call_id": call.call_id,
             "host_id": entry.host_id,
             "frame": frame,
@@ -385,13 +245,13 @@ class Router:
         if call.task is not None:
             call.task.cancel()
             return
-        message = {"k": "cancel", "call_id": call.call_id, "reason": reason}
+        message: CancelMessage = {"k": Kind.CANCEL, "call_id": call.call_id, "reason": reason}
         if call.host_node == self.node.id:
             await self.cancel_hosted(message)
         else:
             await self.node.bus.publish(call.host_node, message)
 
-    async def on_answer(self, message: dict[str, Any]) -> None:
+    async def on_answer(self, message: AnswerMessage) -> None:
         """The host's answer or a server-side failure, arriving on the caller's node."""
         call = self.pending.get(message["call_id"])
         if call is None or message.get("host_id", call.host_id) != call.host_id:
@@ -422,17 +282,11 @@ class Router:
             else:
                 await self._end(call, output=output)
 
-    async def on_progress(self, message: dict[str, Any]) -> None:
+    async def on_progress(self, message: ProgressMessage) -> None:
         call = self.pending.get(message["call_id"])
         if call is None or message.get("host_id") != call.host_id or call.handle is None:
             return
-        frame = encode_frame(
-            {
-                "jsonrpc": "2.0",
-                "method": "tools.progress",
-                "params": {"call_id": call.handle, "progress": message.get("progress")},
-            }
-        )
+        frame = progress_frame(call.handle, message.get("progress"))
         await self.node.send(call.caller, frame)
 
     async def _end(self, call: PendingCall, *, output: Any = None, error: MeshError | None = None) -> None:
@@ -457,102 +311,23 @@ class Router:
         elif caller.closed:
             status = ToolCall.Status.ABANDONED
         else:
-            frame, error = self._answer_frame(call, output, error)
+            frame, error = answer_frame(call, output, error)
             status = error_status(error)
             response_bytes = utf8_size(frame)
             await self.node.send(caller, frame)
-        obo = call.on_behalf_of or {}
-        self.node.ledger.record(
-            {
-                "call_id": call.call_id,
-                "project_id": caller.project_id,
-                "room_id": caller.room_id,
-                "room_name": caller.room_name,
-                "toolkit": call.toolkit,
-                "tool": call.tool,
-                "caller_id": caller.participant_id,
-                "caller_identity": caller.identity,
-                "on_behalf_of_id": obo.get("id", ""),
-                "on_behalf_of_identity": obo.get("identity", ""),
-                "host_id": call.host_id,
-                "host_identity": call.host_identity,
-                "started_at": call.started,
-                "latency_ms": (time.perf_counter() - call.t0) * 1000,
-                "request_bytes": call.request_bytes,
-                "response_bytes": response_bytes,
-                "status": status,
-                "error_code": int(error.code) if error else None,
-                "error_message": error.message if error else "",
-                "trace_id": call.span.trace_id,
-                "span_id": call.span.span_id,
-                "parent_span_id": call.span.parent_span_id,
-                "node": self.node.id,
-            }
-        )
-
-    @staticmethod
-    def _answer_frame(call: PendingCall, output: Any, error: MeshError | None) -> tuple[str, MeshError | None]:
-        """The caller's response; an answer that cannot reach it becomes the error it gets."""
-        limit = settings.MESHSITE_MAX_FRAME_BYTES
-        if error is None:
-            try:
-                result = {"call_id": call.handle, "output": output}
-                frame = encode_frame({"jsonrpc": "2.0", "id": call.request_id, "result": result})
-            except (TypeError, ValueError):
-                logger.exception("%s.%s returned output that is not JSON", call.toolkit, call.tool)
-                error = MeshError(
-                    ErrorCode.INTERNAL_ERROR, f"{call.toolkit}.{call.tool} returned output that is not JSON"
-                )
-            else:
-                if utf8_size(frame) <= limit:
-                    return frame, None
-                error = too_large(f"the output of {call.toolkit}.{call.tool}", utf8_size(frame))
-        frame = encode_frame({"jsonrpc": "2.0", "id": call.request_id, "error": error.to_error()})
-        if utf8_size(frame) > limit:
-            error = too_large(f"the error of {call.toolkit}.{call.tool}", utf8_size(frame))
-            frame = encode_frame({"jsonrpc": "2.0", "id": call.request_id, "error": error.to_error()})
-        return frame, error
+        self.node.ledger.record(call_row(call, self.node.id, status, error, response_bytes))
 
     def record_refusal(self, session: Session, params: Any, error: MeshError, size: int = 0) -> None:
         """A ledger row for a call refused before routing (grants, arguments, rate, size), so an
         operator sees attacks and mistakes, not only the calls that ran."""
-        params = params if isinstance(params, dict) else {}
-        toolkit, tool = params.get("toolkit"), params.get("tool")
-        now = time.time()
-        self.node.ledger.record(
-            {
-                "call_id": new_call_id(),
-                "project_id": session.project_id,
-                "room_id": session.room_id,
-                "room_name": session.room_name,
-                "toolkit": toolkit[:MAX_NAME_LENGTH] if isinstance(toolkit, str) else "",
-                "tool": tool[:MAX_NAME_LENGTH] if isinstance(tool, str) else "",
-                "caller_id": session.participant_id,
-                "caller_identity": session.identity,
-                "on_behalf_of_id": "",
-                "on_behalf_of_identity": "",
-                "host_id": "",
-                "host_identity": "",
-                "started_at": now,
-                "latency_ms": 0.0,
-                "request_bytes": size,
-                "response_bytes": 0,
-                "status": ToolCall.Status.REFUSED,
-                "error_code": int(error.code),
-                "error_message": error.message[:2000],
-                "trace_id": "",
-                "span_id": "",
-                "parent_span_id": "",
-                "node": self.node.id,
-            }
-        )
+        self.node.ledger.record(refusal_row(session, params, error, size, self.node.id))
 
     # --- the host's side ---------------------------------------------------------------------
 
     def is_hosting(self, session: Session, call_id: Any) -> bool:
         return isinstance(call_id, str) and call_id in session.hosted
 
-    async def deliver_call(self, message: dict[str, Any]) -> None:
+    async def deliver_call(self, message: CallMessage) -> None:
         host = self.node.sessions.get(message["host_id"])
         if host is None or host.closed:
             await self._reply(message["reply"], self._gone(message["call_id"], "the toolkit's host has left"))
@@ -571,7 +346,7 @@ class Router:
             return  # an answer to a finished or cancelled call, or to a call it never got
         del self.hosted[hosted.call_id]
         host.hosted.discard(hosted.call_id)
-        answer: dict[str, Any] = {"k": "answer", "call_id": hosted.call_id, "host_id": host.participant_id}
+        answer: AnswerMessage = {"k": Kind.ANSWER, "call_id": hosted.call_id, "host_id": host.participant_id}
         if "error" in response:
             answer["error"] = response["error"]
         else:
@@ -583,8 +358,8 @@ class Router:
         hosted = self.hosted.get(call_id) if isinstance(call_id, str) else None
         if hosted is None or hosted.host_id != host.participant_id:
             return
-        message = {
-            "k": "progress",
+        message: ProgressMessage = {
+            "k": Kind.PROGRESS,
             "call_id": hosted.call_id,
             "host_id": host.participant_id,
             "progress": params.get("progress"),
@@ -594,31 +369,25 @@ class Router:
         else:
             await self.node.bus.publish(hosted.reply_node, message)
 
-    async def cancel_hosted(self, message: dict[str, Any]) -> None:
+    async def cancel_hosted(self, message: CancelMessage) -> None:
         hosted = self.hosted.pop(message["call_id"], None)
         if hosted is None:
             return
         host = self.node.sessions.get(hosted.host_id)
         if host is not None:
             host.hosted.discard(hosted.call_id)
-            frame = encode_frame(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "tools.cancelled",
-                    "params": {"call_id": hosted.call_id, "reason": message.get("reason", "cancelled")},
-                }
-            )
+            frame = cancelled_frame(hosted.call_id, message.get("reason", "cancelled"))
             await self.node.send(host, frame)
 
-    async def _reply(self, node_id: str, message: dict[str, Any]) -> None:
+    async def _reply(self, node_id: str, message: AnswerMessage) -> None:
         if node_id == self.node.id:
             await self.on_answer(message)
         else:
             await self.node.bus.publish(node_id, message)  # a lost caller node needs no answer
 
     @staticmethod
-    def _gone(call_id: str, text: str) -> dict[str, Any]:
-        return {"k": "answer", "call_id": call_id, "code": int(ErrorCode.PARTICIPANT_GONE), "message": text}
+    def _gone(call_id: str, text: str) -> AnswerMessage:
+        return {"k": Kind.ANSWER, "call_id": call_id, "code": int(ErrorCode.PARTICIPANT_GONE), "message": text}
 
     # --- sessions and nodes that go away -----------------------------------------------------
 
@@ -642,4 +411,4 @@ class Router:
         for call in [c for c in self.pending.values() if c.host_node in lost]:
             await self._end(call, error=MeshError(ErrorCode.PARTICIPANT_GONE, "the host's server node was lost"))
         for hosted in [h for h in self.hosted.values() if h.reply_node in lost]:
-            await self.cancel_hosted({"call_id": hosted.call_id, "reason": "caller left"})
+            await self.cancel_hosted({"k": Kind.CANCEL, "call_id": hosted.call_id, "reason": "caller left"})

@@ -10,9 +10,9 @@ from django.conf import settings
 from agents.actions import dispatch_progress, do_dispatch, do_expire_dispatch, raise_for_dispatch
 from agents.models import Dispatch, Service
 from agents.webhooks import invite_webhook_service
-from rooms.errors import ErrorCode, MeshError, not_found, permission_denied
-from rooms.mesh.router import InvokeRequest
+from meshsite.errors import ErrorCode, MeshError, not_found, permission_denied
 from rooms.models import Room
+from toolkits.invocation import InvokeRequest
 
 from ..base import BuiltinToolkit, CallContext, builtin_tool
 

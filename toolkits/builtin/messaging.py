@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from meshsite_client.protocol import encode_frame, utf8_size
 
-from rooms.errors import ErrorCode, MeshError, not_found
+from meshsite.errors import ErrorCode, MeshError, not_found
 from rooms.events import send_room_event
 
 from ..base import BuiltinToolkit, CallContext, builtin_tool

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rooms.errors import not_found
+from meshsite.errors import not_found
 
 from ..base import BuiltinToolkit, CallContext, builtin_tool
 

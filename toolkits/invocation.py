@@ -1,0 +1,63 @@
+"""`tools.invoke` parameters as the server reads them; built-in toolkits build them too, to call
+other tools through the room (`CallContext.invoke`)."""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from meshsite.errors import invalid_params
+
+MAX_CALL_ID_LENGTH = 64
+MAX_NAME_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    toolkit: str
+    tool: str
+    arguments: dict[str, Any]
+    participant_id: str | None
+    on_behalf_of_id: str | None
+    timeout: float
+    handle: str | None
+
+    @classmethod
+    def parse(cls, params: dict[str, Any]) -> "InvokeRequest":
+        toolkit, tool = params.get("toolkit"), params.get("tool")
+        if not isinstance(toolkit, str) or not isinstance(tool, str):
+            raise invalid_params("toolkit and tool must be strings")
+        if not 0 < len(toolkit) <= MAX_NAME_LENGTH or not 0 < len(tool) <= MAX_NAME_LENGTH:
+            raise invalid_params(f"toolkit and tool are 1-{MAX_NAME_LENGTH} characters")
+        arguments = params.get("arguments", {})
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise invalid_params("arguments must be an object")
+        participant_id, on_behalf_of_id = params.get("participant_id"), params.get("on_behalf_of_id")
+        for key, value in (("participant_id", participant_id), ("on_behalf_of_id", on_behalf_of_id)):
+            if value is not None and not isinstance(value, str):
+                raise invalid_params(f"{key} must be a string or null")
+        timeout = params.get("timeout")
+        if timeout is None:
+            timeout = settings.MESHSITE_DEFAULT_TIMEOUT
+        elif (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise invalid_params("timeout must be a positive, finite number of seconds")
+        handle = params.get("call_id")
+        if handle is not None and (not isinstance(handle, str) or not 0 < len(handle) <= MAX_CALL_ID_LENGTH):
+            raise invalid_params(f"call_id must be a string of 1-{MAX_CALL_ID_LENGTH} characters")
+        return cls(
+            toolkit,
+            tool,
+            arguments,
+            participant_id,
+            on_behalf_of_id,
+            min(float(timeout), settings.MESHSITE_MAX_TIMEOUT),
+            handle,
+        )

@@ -5,6 +5,7 @@ import asyncio
 import itertools
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,8 @@ class PendingCall:
     request_bytes: int
     timer: asyncio.TimerHandle | None = None
     task: "asyncio.Task[None] | None" = None
+    # for calls the server makes itself: where the host's progress goes
+    on_progress: Callable[[Any], Awaitable[None]] | None = None
 
 
 @dataclass(eq=False)

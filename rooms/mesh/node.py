@@ -7,6 +7,8 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
+from types import MappingProxyType
 from typing import Any, cast
 
 import redis
@@ -15,10 +17,13 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from meshsite_client.protocol import CloseCode, encode_frame, utf8_size
 
+from meshsite.errors import ErrorCode, MeshError
 from observability.ledger import Ledger
+from toolkits.base import Caller, RoomView
+from toolkits.invocation import InvokeRequest
 
 from ..actions.participants import do_join, do_leave, do_leave_nodes
-from ..events import discard_events, room_group, run_action
+from ..events import discard_events, room_group, run_action, send_room_event
 from ..models import Room
 from ..selectors import load_room_snapshot, nodes_with_participants
 from ..tokens import TokenClaims
@@ -139,6 +144,36 @@ class Node:
         for frame in ready_frames(session, claims, participants, self.visible_toolkits(session)):
             await self.send(session, frame)
         return session
+
+    # --- what built-in toolkits see (toolkits.base.Mesh) --------------------------------------
+
+    def room_view(self, room_id: int) -> RoomView:
+        state = self.rooms[room_id]
+        return RoomView(MappingProxyType(state.participants), state.hosted.keys())
+
+    async def invoke_for(
+        self,
+        caller: Caller,
+        request: InvokeRequest,
+        on_behalf_of: dict[str, Any] | None,
+        traceparent: str | None,
+        *,
+        authorised: bool,
+        on_progress: Callable[[Any], Awaitable[None]] | None,
+    ) -> Any:
+        session = self.sessions.get(caller.participant_id)
+        if session is None:
+            raise MeshError(ErrorCode.PARTICIPANT_GONE, "the caller has left the room")
+        return await self.router.call(
+            session, request, on_behalf_of, traceparent, authorised=authorised, on_progress=on_progress
+        )
+
+    async def broadcast(self, room_id: int, method: str, params: dict[str, Any], exclude: str | None) -> None:
+        await send_room_event(room_id, method, params, exclude=exclude)
+
+    def toolkits_visible_to(self, caller: Caller, host_id: str | None) -> list[dict[str, Any]]:
+        session = self.sessions.get(caller.participant_id)
+        return [] if session is None else self.visible_toolkits(session, host_id)
 
     def visible_toolkits(self, session: Session, host_id: str | None = None) -> list[dict[str, Any]]:
         from toolkits.registry import all_builtins

@@ -10,6 +10,8 @@ appended to an in-memory buffer flushed in batches.
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
@@ -63,17 +65,21 @@ class Router:
         traceparent: str | None,
         *,
         authorised: bool = False,
+        on_progress: Callable[[Any], Awaitable[None]] | None = None,
     ) -> Any:
         """A call made by the server for `session` (a built-in toolkit such as `agents.ask`), on the
         same path as `tools.invoke`: grants, validation, deadline, ledger. Returns the output or
         raises MeshError. `on_behalf_of` must already be authorised by the caller, and so must the
-        call itself when `authorised` (the built-in checked its own, narrower grant)."""
+        call itself when `authorised` (the built-in checked its own, narrower grant). The host's
+        progress goes to `on_progress`."""
         if not authorised:
             session.grants.check_invoke(request.toolkit, request.tool)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         span = child_span({"_meta": {"traceparent": traceparent}})
         size = utf8_size(encode_frame(request.arguments))
         call = await self._start(session, request, Origin(None, None, future), on_behalf_of, span, size)
+        if call is not None:
+            call.on_progress = on_progress
         try:
             return await future
         except asyncio.CancelledError:
@@ -208,7 +214,14 @@ class Router:
 
     async def _run_builtin(self, call: PendingCall, toolkit: BuiltinToolkit, arguments: dict[str, Any]) -> None:
         ctx = CallContext(
-            self.node, call.caller, call.on_behalf_of, call.call_id, call.span.traceparent, call.started + call.timeout
+            call.caller,
+            call.on_behalf_of,
+            call.call_id,
+            call.span.traceparent,
+            call.started + call.timeout,
+            mesh=self.node,
+            report_progress=partial(self.report_progress, call.call_id),
+            node=self.node,
         )
         try:
             output = await toolkit.run_tool(call.tool, ctx, arguments)
@@ -284,10 +297,19 @@ class Router:
 
     async def on_progress(self, message: ProgressMessage) -> None:
         call = self.pending.get(message["call_id"])
-        if call is None or message.get("host_id") != call.host_id or call.handle is None:
+        if call is None or message.get("host_id") != call.host_id:
             return
-        frame = progress_frame(call.handle, message.get("progress"))
-        await self.node.send(call.caller, frame)
+        if call.on_progress is not None:
+            try:
+                await call.on_progress(message.get("progress"))
+            except Exception:
+                logger.exception("relaying progress of %s.%s failed", call.toolkit, call.tool)
+        elif call.handle is not None:
+            await self.node.send(call.caller, progress_frame(call.handle, message.get("progress")))
+
+    async def report_progress(self, call_id: str, progress: Any) -> None:
+        """Progress of a built-in call (or one it relays) for whoever waits for it."""
+        await self.on_progress({"k": Kind.PROGRESS, "call_id": call_id, "host_id": "", "progress": progress})
 
     async def _end(self, call: PendingCall, *, output: Any = None, error: MeshError | None = None) -> None:
         """Ends a call exactly once: answers the caller (if still here) and writes the ledger row."""

@@ -6,7 +6,6 @@ from django.conf import settings
 from meshsite_client.protocol import encode_frame, utf8_size
 
 from meshsite.errors import ErrorCode, MeshError, not_found
-from rooms.events import send_room_event
 
 from ..base import BuiltinToolkit, CallContext, builtin_tool
 
@@ -43,9 +42,9 @@ class MessagingToolkit(BuiltinToolkit):
             }
         )
         check_deliverable(frame)
-        if arguments["to"] not in ctx.node.rooms[caller.room_id].participants:
+        if arguments["to"] not in ctx.room().participants:
             raise not_found(f"participant {arguments['to']!r} is not in this room")
-        if not await ctx.node.notify(caller.room_id, arguments["to"], frame):
+        if not await ctx.notify(arguments["to"], frame):
             raise MeshError(ErrorCode.PARTICIPANT_GONE, "the participant left before the message arrived")
         return {"delivered": True}
 
@@ -64,8 +63,8 @@ class MessagingToolkit(BuiltinToolkit):
         caller = ctx.caller
         params = {"from": caller.summary, "to": None, "type": arguments["type"], "message": arguments["message"]}
         check_deliverable(encode_frame({"jsonrpc": "2.0", "method": "messaging.message", "params": params}))
-        await send_room_event(caller.room_id, "messaging.message", params, exclude=caller.participant_id)
-        return {"delivered": len(ctx.node.rooms[caller.room_id].participants) - 1}
+        await ctx.broadcast("messaging.message", params)
+        return {"delivered": len(ctx.room().participants) - 1}
 
 
 def check_deliverable(frame: str) -> None:

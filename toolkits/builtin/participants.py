@@ -19,7 +19,7 @@ class ParticipantsToolkit(BuiltinToolkit):
         output_schema={"type": "object", "properties": {"participants": {"type": "array", "items": PARTICIPANT}}},
     )
     async def list(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
-        return {"participants": list(ctx.node.rooms[ctx.caller.room_id].participants.values())}
+        return {"participants": list(ctx.room().participants.values())}
 
     @builtin_tool(
         description="Get one participant by id.",
@@ -32,7 +32,7 @@ class ParticipantsToolkit(BuiltinToolkit):
         output_schema={"type": "object", "properties": {"participant": PARTICIPANT}},
     )
     async def get(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
-        record = ctx.node.rooms[ctx.caller.room_id].participants.get(arguments["participant_id"])
+        record = ctx.room().participants.get(arguments["participant_id"])
         if record is None:
             raise not_found(f"participant {arguments['participant_id']!r} is not in this room")
         return {"participant": record}

@@ -7,18 +7,30 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from rooms.errors import ErrorCode, MeshError, not_found
+from meshsite.errors import ErrorCode, MeshError, not_found
 from rooms.models import Participant, Project, Room
 
 from .introspection import describe_agent_class
 from .models import Dispatch, Service
 
 
+def service_defaults(class_path: str, config: Any) -> dict[str, Any]:
+    """What a Python service lists before it runs: the class's title, description and schemas,
+    with a title or description in its config (keyword arguments for the class) taking precedence,
+    as they do on the running agent."""
+    declared = describe_agent_class(class_path)
+    if isinstance(config, dict):
+        for key in ("title", "description"):
+            if isinstance(config.get(key), str) and config[key]:
+                declared[key] = config[key]
+    return declared
+
+
 def do_create_service(project: Project, name: str, **fields: Any) -> Service:
     """Creates a service; a Python one is introspected for its title, description and schemas."""
     service = Service(project=project, name=name, **fields)
     if service.kind == Service.Kind.PYTHON:
-        declared = describe_agent_class(service.class_path)
+        declared = service_defaults(service.class_path, service.config)
         service.title = service.title or declared["title"]
         service.description = service.description or declared["description"]
         service.input_schema = service.input_schema or declared["input_schema"]
@@ -28,11 +40,53 @@ def do_create_service(project: Project, name: str, **fields: Any) -> Service:
     return service
 
 
-def do_set_service_enabled(service: Service, enabled: bool) -> None:
-    """A disabled service can no longer be called into rooms, and its queued dispatches wait;
-    agents already running stay."""
+@transaction.atomic
+def do_set_service_enabled(service: Service, enabled: bool) -> int:
+    """A disabled service can no longer be called into rooms, and disabling it stops every
+    instance of it (`do_stop_dispatch`): queued ones never start, running ones leave. Returns how
+    many instances were stopped."""
+    # The update locks the service's row, which `do_dispatch` locks too: a call that is creating a
+    # dispatch right now commits first, and its dispatch is stopped below.
     Service.objects.filter(pk=service.pk).update(enabled=enabled, updated_at=timezone.now())
     service.enabled = enabled
+    if enabled:
+        return 0
+    unfinished = Dispatch.objects.filter(service=service).unfinished().values_list("id", flat=True)
+    return sum(do_stop_dispatch(dispatch_id, "the service was disabled") for dispatch_id in unfinished)
+
+
+@transaction.atomic
+def do_stop_dispatch(dispatch_id: int, reason: str = "stopped on request") -> bool:
+    """Stops one instance of a service. A queued dispatch never starts. One that a live agent host
+    claimed or runs becomes `stopping`: the host notices within a poll, the agent finishes its
+    asks in flight (up to 30 s), leaves the room, and the dispatch becomes `stopped`. An agent that
+    is not ours to stop (a webhook service's, or one that joined by itself) is only marked
+    `stopped`: its participant stays until it leaves by itself. False if the dispatch had ended."""
+    dispatch = (
+        Dispatch.objects.select_for_update(of=("self",))
+        .select_related("service")
+        .filter(id=dispatch_id)
+        .unfinished()
+        .first()
+    )
+    if dispatch is None:
+        return False
+    now = timezone.now()
+    fresh = now - timedelta(seconds=settings.MESHSITE_AGENT_HOST_STALE_SECONDS)
+    ours = (
+        dispatch.service.kind == Service.Kind.PYTHON
+        and bool(dispatch.host)
+        and dispatch.heartbeat_at is not None
+        and dispatch.heartbeat_at >= fresh
+    )
+    if ours:
+        if dispatch.status != Dispatch.Status.STOPPING:
+            Dispatch.objects.filter(id=dispatch_id).update(status=Dispatch.Status.STOPPING, error=reason[:2000])
+    else:
+        Dispatch.objects.filter(id=dispatch_id).update(
+            status=Dispatch.Status.STOPPED, error=reason[:2000], ended_at=now
+        )
+    return True
 
 
 def access_callable_service(room: Room, name: str) -> Service:
@@ -43,10 +97,22 @@ def access_callable_service(room: Room, name: str) -> Service:
 
 
 def _instance_identity(service: Service, room: Room) -> str:
+    """`<name>` for the first instance, then `<name>-2`, `<name>-3`, …: the first of these that no
+    live instance of the service and no agent present in the room goes by."""
     if not service.allow_multiple:
         return service.name
-    count = Dispatch.objects.filter(service=service, room=room).count()
-    return f"{service.name}-{count + 1}"
+    taken = set(
+        Dispatch.objects.live(settings.MESHSITE_AGENT_HOST_STALE_SECONDS)
+        .filter(service=service, room=room)
+        .values_list("identity", flat=True)
+    )
+    taken.update(
+        Participant.objects.present().filter(room=room, agent__startswith=service.name).values_list("agent", flat=True)
+    )
+    number = 1
+    while (identity := service.name if number == 1 else f"{service.name}-{number}") in taken:
+        number += 1
+    return identity
 
 
 @transaction.atomic
@@ -54,12 +120,16 @@ def do_dispatch(room: Room, name: str, arguments: dict[str, Any], requested_by: 
     """Queues a service for this room; returns the live dispatch instead when one exists and the
     service does not allow several. The second value says whether a new dispatch was created."""
     service = access_callable_service(room, name)
-    Service.objects.select_for_update().get(pk=service.pk)  # serialise concurrent calls of one service
+    # serialise concurrent calls (and disabling) of one service
+    if not Service.objects.select_for_update().get(pk=service.pk).enabled:
+        raise not_found(f"no enabled service named {name!r} can be called into this room")
     if not service.allow_multiple:
         # the agent's token vouches for it: a participant merely named like the service is not it
         present = Participant.objects.present().filter(room=room, agent=service.name).first()
         if present is not None:
-            live_for_present = Dispatch.objects.filter(service=service, room=room, participant_id=present.id).first()
+            live_for_present = (
+                Dispatch.objects.filter(service=service, room=room, participant_id=present.id).unfinished().first()
+            )
             if live_for_present is not None:
                 return live_for_present, False
             # The agent joined by itself (run from elsewhere): record that instead of starting another.
@@ -108,22 +178,31 @@ def do_claim_dispatches(host: str, limit: int) -> list[Dispatch]:
     return claimed
 
 
-def do_mark_running(dispatch_id: int, participant_id: str) -> None:
-    Dispatch.objects.filter(id=dispatch_id).update(
-        status=Dispatch.Status.RUNNING, participant_id=participant_id, heartbeat_at=timezone.now()
+def do_mark_running(dispatch_id: int, participant_id: str) -> bool:
+    """The agent has joined; False when it was stopped meanwhile (it should leave again)."""
+    return bool(
+        Dispatch.objects.filter(id=dispatch_id, status=Dispatch.Status.CLAIMED).update(
+            status=Dispatch.Status.RUNNING, participant_id=participant_id, heartbeat_at=timezone.now()
+        )
     )
 
 
 def do_end_dispatch(dispatch_id: int, status: str, error: str = "") -> None:
-    Dispatch.objects.filter(
-        id=dispatch_id, status__in=[Dispatch.Status.QUEUED, Dispatch.Status.CLAIMED, Dispatch.Status.RUNNING]
-    ).update(status=status, error=error[:2000], ended_at=timezone.now())
+    now = timezone.now()
+    if status == Dispatch.Status.STOPPED and Dispatch.objects.filter(
+        id=dispatch_id, status=Dispatch.Status.STOPPING
+    ).update(status=status, ended_at=now):
+        return  # a stop that was asked for keeps the reason given then
+    Dispatch.objects.filter(id=dispatch_id).unfinished().update(status=status, error=error[:2000], ended_at=now)
 
 
 def do_host_heartbeat(host: str) -> None:
-    Dispatch.objects.filter(host=host, status__in=[Dispatch.Status.CLAIMED, Dispatch.Status.RUNNING]).update(
-        heartbeat_at=timezone.now()
-    )
+    Dispatch.objects.filter(host=host, status__in=Dispatch.HOSTED_STATUSES).update(heartbeat_at=timezone.now())
+
+
+def stopping_dispatches(host: str) -> dict[int, str]:
+    """The host's dispatches that were asked to stop, with the reason."""
+    return dict(Dispatch.objects.filter(host=host, status=Dispatch.Status.STOPPING).values_list("id", "error"))
 
 
 def do_expire_dispatch(dispatch_id: int) -> bool:
@@ -157,5 +236,5 @@ def dispatch_progress(dispatch_id: int) -> Dispatch:
 def raise_for_dispatch(dispatch: Dispatch) -> None:
     if dispatch.status == Dispatch.Status.FAILED:
         raise MeshError(ErrorCode.TOOL_FAILED, f"the agent {dispatch.identity!r} failed to start: {dispatch.error}")
-    if dispatch.status in (Dispatch.Status.EXPIRED, Dispatch.Status.STOPPED):
+    if dispatch.status in (Dispatch.Status.EXPIRED, Dispatch.Status.STOPPING, Dispatch.Status.STOPPED):
         raise MeshError(ErrorCode.UNAVAILABLE, f"the agent {dispatch.identity!r} is {dispatch.status}")

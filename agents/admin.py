@@ -5,8 +5,8 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
-from .actions import do_create_service, do_set_service_enabled
-from .introspection import ServiceClassError, describe_agent_class
+from .actions import do_create_service, do_set_service_enabled, do_stop_dispatch, service_defaults
+from .introspection import ServiceClassError
 from .models import Dispatch, Service
 
 
@@ -40,7 +40,7 @@ class ServiceForm(forms.ModelForm):
                 self.add_error("class_path", "A Python service needs the class path of its agent.")
             else:
                 try:
-                    declared = describe_agent_class(data["class_path"])
+                    declared = service_defaults(data["class_path"], data.get("config"))
                 except ServiceClassError as exc:
                     self.add_error("class_path", str(exc))
                 else:
@@ -90,9 +90,11 @@ class ServiceAdmin(admin.ModelAdmin):
     def enable(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
         messages.success(request, f"Enabled {self._set_enabled(queryset, True)} service(s).")
 
-    @admin.action(description="Disable the selected services")
+    @admin.action(description="Disable the selected services (and stop their running agents)")
     def disable(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
-        messages.success(request, f"Disabled {self._set_enabled(queryset, False)} service(s).")
+        services = list(queryset)
+        stopped = sum(do_set_service_enabled(service, False) for service in services)
+        messages.success(request, f"Disabled {len(services)} service(s); stopping {stopped} agent(s).")
 
     @staticmethod
     def _set_enabled(queryset: QuerySet[Service], enabled: bool) -> int:
@@ -108,6 +110,20 @@ class DispatchAdmin(admin.ModelAdmin):
     list_filter = ["status", "service__project"]
     search_fields = ["identity", "host", "participant_id"]
     list_select_related = ["service", "room__project"]
+    actions = ["stop"]
+
+    @admin.action(description="Stop selected agents", permissions=["stop"])
+    def stop(self, request: HttpRequest, queryset: QuerySet[Dispatch]) -> None:
+        ids = list(queryset.values_list("id", flat=True))
+        stopped = sum(do_stop_dispatch(dispatch_id, f"stopped by {request.user} in the admin") for dispatch_id in ids)
+        skipped = len(ids) - stopped
+        messages.success(
+            request, f"Stopping {stopped} agent(s)." + (f" {skipped} had already ended." if skipped else "")
+        )
+
+    def has_stop_permission(self, request: HttpRequest) -> bool:
+        # the admin edits no dispatch by hand, but may end one
+        return request.user.has_perm("agents.change_dispatch")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,7 +4,12 @@ through the same WebSocket protocol as any external client.
 Several hosts can run (claims are conditional updates). Each agent runs in its own task: one that
 fails to start or crashes ends only its own dispatch. A graceful stop lets every agent finish the
 asks in flight (`agent.stop(drain=True)`) before it leaves; a killed host's agents drop their
-sockets, so the room sees them leave and calls to them fail at once.
+sockets, so the room sees them leave and calls to them fail at once. A dispatch marked `stopping`
+(`agents.actions.do_stop_dispatch`: an operator stopped the agent or disabled its service) is
+noticed at the next poll and its agent stopped the same graceful way.
+
+Agent classes are imported by their service's class path, after the directories of
+`MESHSITE_AGENT_PATHS` are put in front of `sys.path`.
 """
 
 import asyncio
@@ -18,11 +23,11 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from rooms.tokens import mint_token
 
-from .actions import do_claim_dispatches, do_end_dispatch, do_host_heartbeat, do_mark_running
+from .actions import do_claim_dispatches, do_end_dispatch, do_host_heartbeat, do_mark_running, stopping_dispatches
+from .introspection import import_agent_class
 from .models import Dispatch
 
 logger = logging.getLogger(__name__)
@@ -34,6 +39,7 @@ class RunningAgent:
     dispatch_id: int
     identity: str
     task: "asyncio.Task[None]"
+    stop_reason: str | None = None  # set when its dispatch was asked to stop
 
 
 class AgentHost:
@@ -50,6 +56,7 @@ class AgentHost:
         beats = asyncio.create_task(self._heartbeat_forever())
         try:
             while not self.stopping.is_set():
+                await self._stop_requested()
                 await self._claim()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), settings.MESHSITE_AGENT_HOST_POLL_SECONDS)
@@ -78,6 +85,22 @@ class AgentHost:
             task = asyncio.create_task(self._run(dispatch), name=f"agent-{dispatch.identity}-{dispatch.pk}")
             self.running[dispatch.pk] = RunningAgent(dispatch.pk, dispatch.identity, task)
 
+    async def _stop_requested(self) -> None:
+        """Stops the agents whose dispatches were marked `stopping` (they drain, then leave)."""
+        if not self.running:
+            return
+        try:
+            requested = await sync_to_async(stopping_dispatches)(self.id)
+        except Exception:
+            logger.exception("agent host: reading stop requests failed; retrying")
+            return
+        for dispatch_id, reason in requested.items():
+            running = self.running.get(dispatch_id)
+            if running is not None and running.stop_reason is None:
+                logger.info("agent %s (dispatch %s): stopping, %s", running.identity, dispatch_id, reason)
+                running.stop_reason = reason or "stopped on request"
+                running.task.cancel()
+
     async def _heartbeat_forever(self) -> None:
         while True:
             await asyncio.sleep(settings.MESHSITE_AGENT_HOST_STALE_SECONDS / 4)
@@ -91,6 +114,7 @@ class AgentHost:
         try:
             await self._serve(dispatch)
         except asyncio.CancelledError:
+            # a stop asked for through the dispatch keeps the reason given there
             status, error = Dispatch.Status.STOPPED, "agent host stopped"
         except Exception as exc:
             logger.exception("agent %s (dispatch %s) failed", dispatch.identity, dispatch.pk)
@@ -99,6 +123,10 @@ class AgentHost:
             self.running.pop(dispatch.pk, None)
             await sync_to_async(do_end_dispatch)(dispatch.pk, status, error)
 
+    def _stop_asked(self, dispatch_id: int) -> bool:
+        running = self.running.get(dispatch_id)
+        return running is not None and running.stop_reason is not None
+
     def _token(self, dispatch: Dispatch, agent: Any) -> str:
         room = dispatch.room
         token, _expires = mint_token(
@@ -106,7 +134,8 @@ class AgentHost:
             room=room.name,
             identity=dispatch.identity,
             role="agent",
-            name=dispatch.service.title or dispatch.identity,
+            # its display name (participants.list, Studio) is its title
+            name=agent.title or dispatch.identity,
             ttl=settings.MESHSITE_AGENT_TOKEN_TTL,
             # the server vouches for which agent this is; its attributes only describe it
             agent=dispatch.identity,
@@ -117,13 +146,13 @@ class AgentHost:
 
     def _instantiate(self, dispatch: Dispatch) -> Any:
         service = dispatch.service
-        agent_class = import_string(service.class_path)
-        agent = agent_class(
-            name=dispatch.identity,
-            title=service.title or None,
-            description=service.description or None,
-            **service.config,
-        )
+        agent_class = import_agent_class(service.class_path)
+        options = {**service.config, "name": dispatch.identity}
+        # the service's title and description are the ones listed: the agent shows the same
+        for key in ("title", "description"):
+            if getattr(service, key):
+                options[key] = getattr(service, key)
+        agent = agent_class(**options)
         agent.call_arguments = dispatch.arguments
         return agent
 
@@ -138,10 +167,11 @@ class AgentHost:
         await room.connect()
         try:
             await agent.start(room)
-            if self.stopping.is_set():
+            if self.stopping.is_set() or self._stop_asked(dispatch.pk):
                 # A stop that landed while connecting or starting can be swallowed on Python 3.11.
                 raise asyncio.CancelledError
-            await sync_to_async(do_mark_running)(dispatch.pk, room.participant.id)
+            if not await sync_to_async(do_mark_running)(dispatch.pk, room.participant.id):
+                raise asyncio.CancelledError  # stopped before it had joined
             try:
                 await room.wait_closed()
             except asyncio.CancelledError:

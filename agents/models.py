@@ -1,5 +1,6 @@
 """Services (the admin's "deployments") and their dispatches into rooms."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import models
@@ -67,15 +68,23 @@ class Service(models.Model):
 class DispatchQuerySet(models.QuerySet["Dispatch"]):
     def active(self, stale_after_seconds: float) -> "DispatchQuerySet":
         """Queued, or claimed/running by a host that beat recently."""
+        return self._live([Dispatch.Status.CLAIMED, Dispatch.Status.RUNNING], stale_after_seconds)
+
+    def live(self, stale_after_seconds: float) -> "DispatchQuerySet":
+        """`active`, or stopping (its agent is still in the room, finishing its asks)."""
+        return self._live(Dispatch.HOSTED_STATUSES, stale_after_seconds)
+
+    def unfinished(self) -> "DispatchQuerySet":
+        """Not ended yet, whatever the heartbeat says: what a stop can still act on."""
+        return self.filter(status__in=[Dispatch.Status.QUEUED, *Dispatch.HOSTED_STATUSES])
+
+    def _live(self, hosted: Sequence[str], stale_after_seconds: float) -> "DispatchQuerySet":
         from datetime import timedelta
 
         from django.utils import timezone
 
         fresh = timezone.now() - timedelta(seconds=stale_after_seconds)
-        return self.filter(
-            Q(status=Dispatch.Status.QUEUED)
-            | Q(status__in=[Dispatch.Status.CLAIMED, Dispatch.Status.RUNNING], heartbeat_at__gte=fresh)
-        )
+        return self.filter(Q(status=Dispatch.Status.QUEUED) | Q(status__in=hosted, heartbeat_at__gte=fresh))
 
 
 class Dispatch(models.Model):
@@ -85,9 +94,13 @@ class Dispatch(models.Model):
         QUEUED = "queued"
         CLAIMED = "claimed"
         RUNNING = "running"
+        STOPPING = "stopping"  # asked to stop; its host cancels the agent, which finishes its asks
         STOPPED = "stopped"
         FAILED = "failed"
         EXPIRED = "expired"
+
+    # claimed by a host (or, without one, joined by itself) and not ended yet
+    HOSTED_STATUSES = [Status.CLAIMED, Status.RUNNING, Status.STOPPING]
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="dispatches")
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="dispatches")

@@ -16,7 +16,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from rooms.errors import ErrorCode, MeshError
+from meshsite.errors import ErrorCode, MeshError
 from rooms.models import Room
 from rooms.tokens import mint_token
 

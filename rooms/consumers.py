@@ -12,11 +12,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from meshsite_client.protocol import CloseCode, encode_frame
 
+from meshsite.errors import ErrorCode, MeshError
 from rooms.timestamps import iso_z
 
 from .actions.rooms import RoomAccessError, access_room
 from .dispatcher import error_frame, handle_frame
-from meshsite.errors import ErrorCode, MeshError
 from .mesh.node import Node, get_node
 from .mesh.ratelimit import TokenBucket
 from .mesh.session import Session

@@ -7,12 +7,12 @@ from typing import Any
 from django.conf import settings
 from meshsite_client.protocol import FrameError, contains_nul, decode_frame, encode_frame
 
+from meshsite.errors import ErrorCode, MeshError, invalid_params, not_found
 from rooms.timestamps import iso_z
 from toolkits.schema import parse_toolkit_definition
 
 from .actions.participants import do_set_attributes
 from .actions.toolkits import do_register_toolkit, do_unregister_toolkit
-from meshsite.errors import ErrorCode, MeshError, invalid_params, not_found
 from .events import run_action
 from .mesh.node import Node
 from .mesh.session import Session

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from meshsite.errors import ErrorCode, MeshError
+
 from ..events import send_room_event_on_commit
 from ..models import HostedToolkit, Participant, Room
 from ..tokens import TokenClaims

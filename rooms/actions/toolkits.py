@@ -5,10 +5,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from meshsite_client.protocol import encode_frame, utf8_size
 
+from meshsite.errors import ErrorCode, MeshError, not_found
 from toolkits.registry import is_reserved_name
 from toolkits.schema import ToolkitDefinition
 
-from meshsite.errors import ErrorCode, MeshError, not_found
 from ..events import send_room_event_on_commit
 from ..models import HostedToolkit, Participant
 

@@ -53,3 +53,16 @@ class Delegating(TaskRunner):
 
     async def ask(self, context: AskContext, arguments: Any) -> Any:
         return {"sum": await context.invoke("calc", "add", arguments)}
+
+
+class Reporting(TaskRunner):
+    """Reports its stages as progress before it answers."""
+
+    name = "reporting"
+    title = "Progress reporter"
+    input_schema = TEXT
+
+    async def ask(self, context: AskContext, arguments: Any) -> Any:
+        for stage in ("reading", "counting"):
+            await context.progress({"stage": stage})
+        return {"words": len(arguments["text"].split())}

@@ -11,6 +11,7 @@ import pytest
 from meshsite_client.state import RoomState as ClientRoomState
 
 from rooms.mesh.state import RoomState as ServerRoomState
+from tests.support.services import REQUIRE_SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "room_events.json").read_text())
@@ -49,8 +50,11 @@ console.log(JSON.stringify({ participants, toolkits }));
 """
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run room.js outside a browser")
 def test_room_js_applies_the_shared_events(tmp_path):
+    if shutil.which("node") is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("MESHSITE_REQUIRE_SERVICES=1 but Node.js is not installed", pytrace=False)
+        pytest.skip("needs Node.js to run room.js outside a browser")
     script = tmp_path / "apply.mjs"
     script.write_text(APPLY_IN_NODE % (ROOT / "static" / "meshsite" / "room.js").as_uri())
     result = subprocess.run(

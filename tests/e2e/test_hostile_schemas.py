@@ -10,11 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from django.conf import settings
 from meshsite_client.protocol import ErrorCode
 
 from tests.support.peer import RawPeer
-from tests.support.servers import ServerProcess
 from tests.support.witness import ping_watch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
@@ -40,15 +38,6 @@ def nested_schema(depth: int) -> dict[str, Any]:
     for _ in range(depth):
         schema = {"type": "object", "properties": {"a": schema}}
     return schema
-
-
-@pytest.fixture(scope="module")
-def tight_budget_server(django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
-    """A node whose validation thread gives up after half a second."""
-    with django_db_blocker.unblock():
-        process = ServerProcess(redis_url=settings.REDIS_URL or None, env={"MESHSITE_SCHEMA_SECONDS": "0.5"}).start()
-    yield process
-    process.stop()
 
 
 class RecordingHandler(BaseHTTPRequestHandler):
@@ -174,11 +163,10 @@ async def test_a_schema_nested_400_deep_is_refused_as_too_deep_and_the_connectio
         assert "result" in await host.register("shallow", [tool(nested_schema(10))])
 
 
-async def test_an_exponential_schema_registers_but_its_validation_is_cut_off_without_stalling_others(
-    tight_budget_server, mint
-):
+async def test_an_exponential_schema_registers_but_its_validation_is_cut_off_without_stalling_others(ws_url, mint):
+    # The default budget (MESHSITE_SCHEMA_SECONDS = 1 s), as production runs it.
     room = "schema-exponential"
-    url = tight_budget_server.ws_url(room)
+    url = ws_url(room)
     async with (
         await RawPeer.connect(url, mint("host", room=room)) as host,
         await RawPeer.connect(url, mint("mallory", room=room)) as mallory,

@@ -14,7 +14,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 from tests.support.peer import RawPeer
@@ -70,10 +70,8 @@ async def ping_watch(peer: RawPeer, interval: float = 0.02, timeout: float = 3.0
                     watch.failures.append(f"unexpected answer to ping: {response}")
             if stop.is_set():
                 return
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-            except TimeoutError:
-                pass
 
     task = asyncio.create_task(keep_pinging())
     try:

@@ -96,7 +96,10 @@ class AgentsToolkit(BuiltinToolkit):
             None,
         )
         # The agents.ask grant for this agent is the whole authorisation: no second toolkits grant.
-        return await ctx.node.router.call(ctx.caller, request, ctx.on_behalf_of, ctx.traceparent, authorised=True)
+        # The agent's progress reaches the asker as progress of this call.
+        return await ctx.node.router.call(
+            ctx.caller, request, ctx.on_behalf_of, ctx.traceparent, authorised=True, on_progress=ctx.report_progress
+        )
 
     @builtin_tool(
         description="List the agents in the room and the services that can be called into it.",
@@ -118,12 +121,9 @@ class AgentsToolkit(BuiltinToolkit):
             declared = participant.get("attributes", {}).get("agent")
             declared = declared if isinstance(declared, dict) else {}
             entry = listed.setdefault(name, {"name": name, "callable": False})
-            entry.update(
-                {
-                    key: declared.get(key, entry.get(key))
-                    for key in ("title", "description", "input_schema", "output_schema", "kind")
-                }
-            )
+            # what the agent says of itself, else what its service says (an empty title is unsaid)
+            entry.update({key: declared.get(key) or entry.get(key) for key in ("title", "description")})
+            entry.update({key: declared.get(key, entry.get(key)) for key in ("input_schema", "output_schema", "kind")})
             entry.update({"present": True, "participant_id": participant["id"]})
         for entry in listed.values():
             for key in ("title", "description"):
@@ -172,7 +172,10 @@ class AgentsToolkit(BuiltinToolkit):
             min(arguments.get("timeout", ctx.remaining()), ctx.remaining()),
             None,
         )
-        return await ctx.node.router.call(ctx.caller, request, ctx.on_behalf_of, ctx.traceparent)
+        # as tools.invoke: the tool's progress reaches the caller as progress of this call
+        return await ctx.node.router.call(
+            ctx.caller, request, ctx.on_behalf_of, ctx.traceparent, on_progress=ctx.report_progress
+        )
 
 
 def _vouched_agent(participant: dict[str, Any] | None) -> str | None:

@@ -106,8 +106,29 @@ def toggle_service(options: dict[str, Any]) -> Any:
     service = Service.objects.filter(project=_project(options), name=options["name"]).first()
     if service is None:
         raise CommandError(f"no service {options['name']!r} in project {options['project']!r}")
-    do_set_service_enabled(service, enabled)
-    return {"name": service.name, "enabled": enabled}
+    stopped = do_set_service_enabled(service, enabled)
+    return {"name": service.name, "enabled": enabled, **({} if enabled else {"stopped": stopped})}
+
+
+def stop_agent(options: dict[str, Any]) -> Any:
+    """Stops running instances of services: one dispatch by id, or the agent `--identity` in `--room`."""
+    from agents.actions import do_stop_dispatch
+    from agents.models import Dispatch
+
+    dispatches = Dispatch.objects.filter(room__project=_project(options)).unfinished()
+    if options["dispatch"] is not None:
+        dispatches = dispatches.filter(id=options["dispatch"])
+        missing = f"no running agent with dispatch id {options['dispatch']}"
+    elif options["room"] and options["identity"]:
+        dispatches = dispatches.filter(room__name=options["room"], identity=options["identity"])
+        missing = f"no running agent {options['identity']!r} in room {options['room']!r}"
+    else:
+        raise CommandError("give --room and --identity, or --dispatch")
+    ids = list(dispatches.values_list("id", flat=True))
+    stopped = [pk for pk in ids if do_stop_dispatch(pk, "stopped with manage.py mesh stop-agent")]
+    if not stopped:
+        raise CommandError(missing)
+    return [d.to_record() for d in Dispatch.objects.filter(id__in=stopped).select_related("service")]
 
 
 SERVICE_COMMANDS = {
@@ -115,6 +136,7 @@ SERVICE_COMMANDS = {
     "create-service": create_service,
     "enable-service": toggle_service,
     "disable-service": toggle_service,
+    "stop-agent": stop_agent,
 }
 
 
@@ -161,10 +183,21 @@ class Command(BaseCommand):
         service.add_argument("--secret", default="", help="Webhook service: the signing secret.")
         service.add_argument("--allow-multiple", action="store_true")
 
-        for toggle in ("enable-service", "disable-service"):
-            command = sub.add_parser(toggle, help=f"{toggle.split('-')[0].title()} a service.")
+        for toggle, text in (
+            ("enable-service", "Enable a service."),
+            ("disable-service", "Disable a service and stop its running agents."),
+        ):
+            command = sub.add_parser(toggle, help=text)
             command.add_argument("--project", required=True)
             command.add_argument("--name", required=True)
+
+        stop = sub.add_parser(
+            "stop-agent", help="Stop a running agent (a service's instance): it finishes its asks and leaves."
+        )
+        stop.add_argument("--project", required=True)
+        stop.add_argument("--room", default=None)
+        stop.add_argument("--identity", default=None, help="The agent's identity in --room.")
+        stop.add_argument("--dispatch", type=int, default=None, help="Or: the dispatch id (see `agents.call`).")
 
         for name in ROOM_COMMANDS:
             command = sub.add_parser(name, help=f"Room command: {name} (see `meshsite {name} --help`).")

@@ -453,6 +453,9 @@ export class RoomClient {
     }
     const url = absoluteWsUrl(this.wsUrl);
     url.searchParams.set("token", token);
+    // A reconnect names the participant it was, so the server retires it at once (after a server
+    // crash it may otherwise linger, holding this tab's toolkit names, until declared lost).
+    if (this.participant) url.searchParams.set("replaces", this.participant.id);
     const ws = new this.options.WebSocket(url.toString());
     const link = { ws, ready: false, closing: null, settle: null, abandoned: false, pendingReady: null };
     return new Promise((resolve, reject) => {

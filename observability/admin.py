@@ -16,7 +16,8 @@ class ToolCallAdmin(admin.ModelAdmin):
         "on_behalf_of_identity",
         "host_identity",
         "status",
-        "latency_ms",
+        "error_code",
+        "latency",
         "request_bytes",
         "response_bytes",
         "cost",
@@ -26,6 +27,10 @@ class ToolCallAdmin(admin.ModelAdmin):
     search_fields = ["call_id", "trace_id", "caller_identity", "host_identity", "tool"]
     date_hierarchy = "started_at"
     show_full_result_count = False
+
+    @admin.display(description="Latency", ordering="latency_ms")
+    def latency(self, call: ToolCall) -> str:
+        return f"{call.latency_ms:.1f} ms"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

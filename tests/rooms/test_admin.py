@@ -40,6 +40,7 @@ def test_the_ledger_is_listed_in_the_admin(admin_client, project):
     page = admin_client.get("/admin/observability/toolcall/")
     assert page.status_code == 200
     assert b"alice" in page.content and b"bob" in page.content and b"calc" in page.content
+    assert b"1.5 ms" in page.content
     assert admin_client.get("/admin/observability/toolcall/add/").status_code == 403
 
 

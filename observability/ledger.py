@@ -39,11 +39,11 @@ def insert_statement() -> tuple[str, tuple[str, ...]]:
 
 def to_parameters(row: dict[str, Any], attnames: tuple[str, ...]) -> list[Any]:
     values = {"cost": Decimal(0), **row}
-    for key in ("error_message", "caller_identity", "host_identity", "on_behalf_of_identity"):
-        # A host's error text is the participant's own; Postgres text cannot hold NUL, and one
-        # bad row would otherwise fail its whole batch on every retry.
-        if "\x00" in values[key]:
-            values[key] = values[key].replace("\x00", "\ufffd")
+    for key, value in values.items():
+        # Texts come from participants (a host's error message, a refused call's names); Postgres
+        # text cannot hold NUL, and one bad row would otherwise fail its whole batch on every retry.
+        if isinstance(value, str) and "\x00" in value:
+            values[key] = value.replace("\x00", "\ufffd")
     values["started_at"] = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(row["started_at"], tz=UTC))
     values["cost"] = connection.ops.adapt_decimalfield_value(values["cost"], 18, 9)
     return [values[name] for name in attnames]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from meshsite_client.protocol import TOOL_NAME_RE, TOOLKIT_NAME_RE
 
 from meshsite.errors import invalid_params
 
@@ -23,13 +24,16 @@ class InvokeRequest:
     timeout: float
     handle: str | None
 
+    def __post_init__(self) -> None:
+        # Names reach the database (lookups, the ledger): only well-formed ones get that far.
+        if not TOOLKIT_NAME_RE.match(self.toolkit) or not TOOL_NAME_RE.match(self.tool):
+            raise invalid_params(f"toolkit must match {TOOLKIT_NAME_RE.pattern} and tool {TOOL_NAME_RE.pattern}")
+
     @classmethod
     def parse(cls, params: dict[str, Any]) -> "InvokeRequest":
         toolkit, tool = params.get("toolkit"), params.get("tool")
         if not isinstance(toolkit, str) or not isinstance(tool, str):
             raise invalid_params("toolkit and tool must be strings")
-        if not 0 < len(toolkit) <= MAX_NAME_LENGTH or not 0 < len(tool) <= MAX_NAME_LENGTH:
-            raise invalid_params(f"toolkit and tool are 1-{MAX_NAME_LENGTH} characters")
         arguments = params.get("arguments", {})
         if arguments is None:
             arguments = {}

@@ -133,6 +133,37 @@ def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> It
         seen.add(key)
 
 
+def _first_error(validator: Any, instance: Any, subschema: Any, index: int) -> ValidationError | None:
+    return next(iter(validator.descend(instance, subschema, schema_path=index)), None)
+
+
+def _any_of(validator: Any, any_of: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    # jsonschema's own keeps every branch's errors for the report: on an exponential schema that is
+    # exponential memory, and the garbage collector walking it freezes every thread. Stopping at a
+    # branch's first error keeps work and memory to what deciding needs.
+    for index, subschema in enumerate(any_of):
+        if _first_error(validator, instance, subschema, index) is None:
+            return
+    yield ValidationError(f"{_short(instance)} is not valid under any of the given schemas")
+
+
+def _one_of(validator: Any, one_of: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    valid = []
+    for index, subschema in enumerate(one_of):
+        if _first_error(validator, instance, subschema, index) is None:
+            valid.append(index)
+            if len(valid) > 1:
+                yield ValidationError(f"{_short(instance)} is valid under more than one of the given schemas")
+                return
+    if not valid:
+        yield ValidationError(f"{_short(instance)} is not valid under any of the given schemas")
+
+
+def _short(instance: Any, limit: int = 200) -> str:
+    text = repr(instance)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _refuse_retrieval(uri: str) -> Any:
     raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
@@ -142,6 +173,8 @@ SafeValidator: Any = validators.extend(
     {
         **{name: _counted(fn) for name, fn in Draft202012Validator.VALIDATORS.items()},
         "uniqueItems": _counted(_unique_items),
+        "anyOf": _counted(_any_of),
+        "oneOf": _counted(_one_of),
     },
 )
 _LOCAL_ONLY: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
@@ -172,9 +205,14 @@ def schema_errors(validator: Validator, instance: Any, seconds: float) -> list[d
     finally:
         _budget.reset(token)
     return [
-        {"path": "".join(f"/{part}" for part in error.absolute_path), "message": error.message}
+        {"path": "".join(f"/{part}" for part in error.absolute_path), "message": _truncated(error.message)}
         for error in errors[:MAX_REPORTED_ERRORS]
     ]
+
+
+def _truncated(message: str, limit: int = 500) -> str:
+    # jsonschema quotes the whole offending value; a megabyte of it helps nobody
+    return message if len(message) <= limit else message[:limit] + "…"
 
 
 _offloaded = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schema-validation")

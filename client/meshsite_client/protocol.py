@@ -105,7 +105,8 @@ def _finite_float(literal: str) -> float:
     return value
 
 
-_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89abAB]")
+# \ud800-\udfff: high and low halves both (a low one alone is as unencodable as a high one)
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def decode_frame(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:

@@ -24,6 +24,7 @@ from meshsite_client import (
     new_traceparent,
     tool,
 )
+from meshsite_client.protocol import ErrorCode
 from meshsite_client.tracing import trace_id_of
 from pydantic import BaseModel
 
@@ -217,7 +218,7 @@ async def test_a_call_past_its_timeout_fails_with_timeout_and_the_handler_is_can
         with pytest.raises(Timeout) as caught:
             await alice.invoke("calc", "wait", timeout=0.5)
         assert 0.4 < time.monotonic() - started < 3
-        assert caught.value.code == -32004 and not caught.value.data.get("local")  # the server's answer
+        assert caught.value.code == ErrorCode.TIMEOUT and not caught.value.data.get("local")  # the server's answer
         assert (await told)["reason"] == "timeout"
         await asyncio.wait_for(seen.cancelled.wait(), 5)
 
@@ -231,7 +232,7 @@ async def test_a_handler_that_raises_fails_the_call_with_tool_failed_and_its_mes
         with pytest.raises(ToolFailed) as caught:
             await alice.invoke("calc", "explode", {"message": "no such city"})
         error = caught.value
-        assert error.code == -32009
+        assert error.code == ErrorCode.TOOL_FAILED
         assert error.data["message"] == "no such city"
         assert "no such city" in str(error)
         assert error.host_error is not None and error.host_error["data"]["exception"] == "LookupError"

@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+from meshsite_client.protocol import ErrorCode
 
 from tests.support.peer import ADD_TOOL, RawPeer
 from tests.support.servers import ServerProcess
@@ -34,7 +35,7 @@ async def test_malformed_frames_get_standard_json_rpc_errors(ws_url, mint):
 async def test_a_binary_frame_is_refused(ws_url, mint):
     async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice:
         await alice.ws.send(b"\x00\x01")
-        assert (await alice.expect(lambda m: "error" in m))["error"]["code"] == -32600
+        assert (await alice.expect(lambda m: "error" in m))["error"]["code"] == ErrorCode.INVALID_REQUEST
 
 
 async def test_an_oversized_frame_closes_that_connection_with_1009_only(ws_url, mint):
@@ -51,17 +52,19 @@ async def test_an_oversized_frame_closes_that_connection_with_1009_only(ws_url, 
 async def test_unknown_params_fields_and_wrong_types_are_explained(ws_url, mint):
     async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice:
         bad_timeout = await alice.invoke("participants", "list", {}, timeout=-1)
-        assert bad_timeout["error"]["code"] == -32602
+        assert bad_timeout["error"]["code"] == ErrorCode.INVALID_PARAMS
         no_such_tool = await alice.invoke("participants", "explode")
-        assert no_such_tool["error"]["code"] == -32002
+        assert no_such_tool["error"]["code"] == ErrorCode.NOT_FOUND
         extra_argument = await alice.invoke("participants", "list", {"surprise": 1})
-        assert extra_argument["error"]["code"] == -32003
+        assert extra_argument["error"]["code"] == ErrorCode.INVALID_ARGUMENTS
         assert (await alice.request("toolkits.register", {"name": "9bad", "tools": [ADD_TOOL]}))["error"][
             "code"
-        ] == -32602
-        assert (await alice.request("toolkits.register", {"name": "empty", "tools": []}))["error"]["code"] == -32602
+        ] == ErrorCode.INVALID_PARAMS
+        assert (await alice.request("toolkits.register", {"name": "empty", "tools": []}))["error"][
+            "code"
+        ] == ErrorCode.INVALID_PARAMS
         attributes = await alice.request("participant.set_attributes", {"attributes": "nope"})
-        assert attributes["error"]["code"] == -32602
+        assert attributes["error"]["code"] == ErrorCode.INVALID_PARAMS
 
 
 async def test_impersonation_without_the_grant_is_refused(ws_url, mint):
@@ -71,7 +74,7 @@ async def test_impersonation_without_the_grant_is_refused(ws_url, mint):
     ):
         await bob.register("calc", [ADD_TOOL])
         response = await mallory.invoke("calc", "add", {"a": 1, "b": 1}, on_behalf_of_id=bob.id)
-        assert response["error"]["code"] == -32001
+        assert response["error"]["code"] == ErrorCode.PERMISSION_DENIED
         assert "impersonate" in response["error"]["message"]
 
 
@@ -110,7 +113,7 @@ async def test_an_agent_may_act_for_the_participant_whose_call_it_is_serving(ws_
         assert (await asked)["result"]["output"] == 3
         # Once the call is answered the agent may no longer act for her.
         late = await agent.invoke("calc", "add", {"a": 1, "b": 2}, on_behalf_of_id=alice.id)
-        assert late["error"]["code"] == -32001
+        assert late["error"]["code"] == ErrorCode.PERMISSION_DENIED
 
 
 async def test_an_answer_from_a_participant_the_call_was_not_sent_to_is_dropped(ws_url, mint):
@@ -133,8 +136,10 @@ async def test_grants_limit_what_a_participant_may_invoke_and_register(ws_url, m
     async with await RawPeer.connect(ws_url("lobby"), token) as charlie:
         assert [t["name"] for t in charlie.ready["toolkits"]] == ["participants"]
         assert "result" in await charlie.invoke("participants", "list")
-        assert (await charlie.invoke("messaging", "broadcast", {"type": "t", "message": 1}))["error"]["code"] == -32001
-        assert (await charlie.register("calc", [ADD_TOOL]))["error"]["code"] == -32001
+        assert (await charlie.invoke("messaging", "broadcast", {"type": "t", "message": 1}))["error"][
+            "code"
+        ] == ErrorCode.PERMISSION_DENIED
+        assert (await charlie.register("calc", [ADD_TOOL]))["error"]["code"] == ErrorCode.PERMISSION_DENIED
 
 
 async def test_a_flood_is_rate_limited_and_then_closed_while_others_are_served(server, mint):
@@ -147,7 +152,7 @@ async def test_a_flood_is_rate_limited_and_then_closed_while_others_are_served(s
             flooder = await RawPeer.connect(flood_server.ws_url("lobby"), mint("mallory"))
             for index in range(60):
                 await flooder.send({"jsonrpc": "2.0", "id": index, "method": "ping"})
-            limited = await flooder.expect(lambda m: m.get("error", {}).get("code") == -32007)
+            limited = await flooder.expect(lambda m: m.get("error", {}).get("code") == ErrorCode.RATE_LIMITED)
             assert limited["error"]["data"]["retry_after"] > 0
             notice = await flooder.notification("connection.closing")
             assert notice["code"] == 4429

@@ -7,6 +7,7 @@ from datetime import datetime
 import jwt
 import pytest
 import websockets
+from meshsite_client.protocol import ErrorCode
 
 from rooms.tokens import signing_key
 from tests.support.peer import RawPeer
@@ -168,4 +169,4 @@ async def test_a_refreshed_token_keeps_the_connection_open(ws_url, mint):
 async def test_a_refresh_token_for_another_identity_is_refused(ws_url, mint):
     async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice:
         response = await alice.request("connection.refresh_token", {"token": mint("mallory", role="service")})
-        assert response["error"]["code"] == -32001
+        assert response["error"]["code"] == ErrorCode.PERMISSION_DENIED

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from meshsite_client.protocol import ErrorCode
 
 from tests.support.peer import ADD_TOOL, RawPeer
 from tests.support.redis_server import RedisServer
@@ -44,7 +45,7 @@ async def test_a_node_that_dies_fails_calls_to_its_hosts_and_they_rejoin_elsewhe
         started = time.monotonic()
         node_b.kill()
         response = await asyncio.wait_for(invoke, 10)
-        assert response["error"]["code"] == -32005
+        assert response["error"]["code"] == ErrorCode.PARTICIPANT_GONE
         assert "node was lost" in response["error"]["message"]
         assert time.monotonic() - started < 5
         left = await alice.notification("participant.left", timeout=10)
@@ -82,7 +83,7 @@ async def test_a_lost_answer_still_ends_the_call_at_its_deadline(two_nodes, own_
         await bob.answer(call, 2)
         response = await asyncio.wait_for(invoke, 6)
         await cutting
-        assert response["error"]["code"] == -32004
+        assert response["error"]["code"] == ErrorCode.TIMEOUT
         # The mesh recovers: the next call goes through.
         await asyncio.sleep(0.5)
         invoke = asyncio.create_task(alice.invoke("calc", "add", {"a": 1, "b": 2}, timeout=5))
@@ -174,7 +175,7 @@ async def test_a_node_stopped_gracefully_tells_its_sessions_and_the_other_nodes_
         stopping = asyncio.create_task(asyncio.to_thread(node_b.stop))
         assert await bob.notification("connection.closing") == {"code": 4503, "reason": "server shutting down"}
         response = await asyncio.wait_for(invoke, 5)
-        assert response["error"]["code"] == -32005
+        assert response["error"]["code"] == ErrorCode.PARTICIPANT_GONE
         left = await alice.notification("participant.left")
         assert (left["identity"], left["reason"]) == ("bob", "server shutting down")
         assert time.monotonic() - started < 3

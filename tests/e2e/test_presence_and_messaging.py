@@ -1,6 +1,7 @@
 """Attributes, direct messages and broadcasts between participants."""
 
 import pytest
+from meshsite_client.protocol import ErrorCode
 
 from tests.support.peer import RawPeer
 
@@ -25,7 +26,7 @@ async def test_attributes_merge_and_reach_everyone_else(ws_url, mint):
 async def test_attributes_over_the_size_limit_are_refused(ws_url, mint):
     async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice:
         response = await alice.request("participant.set_attributes", {"attributes": {"blob": "x" * 20000}})
-        assert response["error"]["code"] == -32006
+        assert response["error"]["code"] == ErrorCode.PAYLOAD_TOO_LARGE
         assert response["error"]["data"]["limit"] == 16 * 1024
 
 
@@ -47,7 +48,7 @@ async def test_a_direct_message_reaches_only_its_target(ws_url, mint):
 async def test_a_message_to_someone_absent_is_not_found(ws_url, mint):
     async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice:
         response = await alice.invoke("messaging", "send", {"to": "p_nobody", "type": "chat", "message": 1})
-        assert response["error"]["code"] == -32002
+        assert response["error"]["code"] == ErrorCode.NOT_FOUND
 
 
 async def test_a_broadcast_reaches_everyone_but_the_sender(ws_url, mint):
@@ -76,4 +77,4 @@ async def test_rooms_are_isolated(ws_url, mint):
             await bob.notification("messaging.message", timeout=0.3)
         assert (await alice.invoke("messaging", "send", {"to": bob.id, "type": "x", "message": 1}))["error"][
             "code"
-        ] == -32002
+        ] == ErrorCode.NOT_FOUND

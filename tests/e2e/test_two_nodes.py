@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from meshsite_client.protocol import ErrorCode
 
 from tests.support.peer import ADD_TOOL, RawPeer
 from tests.support.servers import ServerProcess
@@ -70,10 +71,10 @@ async def test_cancel_and_timeout_reach_a_host_on_another_node(two_nodes, mint):
         invoke = asyncio.create_task(alice.invoke("calc", "add", {"a": 1, "b": 1}, call_id="c"))
         await bob.next_call()
         await alice.result("tools.cancel", {"call_id": "c"})
-        assert (await invoke)["error"]["code"] == -32011
+        assert (await invoke)["error"]["code"] == ErrorCode.CANCELLED
         assert (await bob.notification("tools.cancelled"))["reason"] == "cancelled"
         timed_out = await alice.invoke("calc", "add", {"a": 1, "b": 1}, timeout=0.3)
-        assert timed_out["error"]["code"] == -32004
+        assert timed_out["error"]["code"] == ErrorCode.TIMEOUT
         assert (await bob.notification("tools.cancelled"))["reason"] == "timeout"
 
 
@@ -86,7 +87,7 @@ async def test_a_host_leaving_on_another_node_fails_the_call_at_once(two_nodes, 
         await bob.next_call()
         await bob.ws.close()
         response = await asyncio.wait_for(invoke, 5)
-        assert response["error"]["code"] == -32005
+        assert response["error"]["code"] == ErrorCode.PARTICIPANT_GONE
 
 
 async def test_messages_and_presence_cross_nodes(two_nodes, mint):

@@ -4,6 +4,7 @@ of the server's origin imports the module and speaks to Python peers through it.
 import asyncio
 
 import pytest
+from meshsite_client.protocol import ErrorCode
 from playwright.async_api import Page
 
 from tests.support.peer import RawPeer
@@ -45,7 +46,7 @@ async def test_a_hosted_tool_answers_with_its_handlers_result_progress_and_error
         assert upper["result"] == {"call_id": "u1", "output": "HI"}
         assert await caller.notification("tools.progress") == {"call_id": "u1", "progress": {"step": 1}}
         failed = (await caller.invoke("text", "fail", {}))["error"]
-        assert failed["code"] == -32009
+        assert failed["code"] == ErrorCode.TOOL_FAILED
         assert failed["data"]["message"] == "no such luck"
 
 
@@ -61,7 +62,7 @@ async def test_a_hosted_tool_is_told_when_its_call_is_cancelled(blank_page: Page
         waiting = asyncio.create_task(caller.invoke("slow", "wait", {}, call_id="w1", timeout=30))
         await blank_page.wait_for_function("() => window.room._calls.size === 1")
         assert await caller.result("tools.cancel", {"call_id": "w1"}) == {"cancelled": True}
-        assert (await waiting)["error"]["code"] == -32011
+        assert (await waiting)["error"]["code"] == ErrorCode.CANCELLED
         await blank_page.wait_for_function("() => window.cancelled === 'cancelled'")
 
 
@@ -75,7 +76,7 @@ async def test_errors_reject_as_rpc_errors_with_code_message_and_data(blank_page
         }"""
     )
     assert error["rpc"] is True
-    assert error["code"] == -32002
+    assert error["code"] == ErrorCode.NOT_FOUND
     assert error["type"] == "not_found"
     assert "nope" in error["message"]
 

@@ -4,6 +4,7 @@ questions in their browser, through the real server."""
 import asyncio
 
 import pytest
+from meshsite_client.protocol import ErrorCode
 from playwright.async_api import Page, expect
 
 from tests.studio.support import IDENTITY, browser_participant_id, output
@@ -21,7 +22,7 @@ async def test_the_ui_toolkit_is_private_and_listed_for_the_browser_participant(
         assert ui["participant_identity"] == IDENTITY
         assert {tool["name"] for tool in ui["tools"]} == {"show_toast", "ask_user"}
         refused = await robot.invoke("ui", "show_toast", {"message": "hi"})
-        assert refused["error"]["code"] == -32001
+        assert refused["error"]["code"] == ErrorCode.PERMISSION_DENIED
 
 
 async def test_an_agent_shows_a_toast_in_the_persons_browser(room_page: Page, ws_url, mint):
@@ -49,7 +50,7 @@ async def test_the_server_refuses_a_toast_without_a_message_before_it_reaches_th
         response = await robot.invoke(
             "ui", "show_toast", {"level": "info"}, participant_id=browser_participant_id(robot)
         )
-        assert response["error"]["code"] == -32003
+        assert response["error"]["code"] == ErrorCode.INVALID_ARGUMENTS
         await expect(room_page.locator(".mesh-toast")).to_have_count(0)
 
 
@@ -104,7 +105,7 @@ async def test_declining_a_question_fails_the_call_as_tool_failed(room_page: Pag
         dialog = room_page.get_by_role("dialog", name="May I read your mail?")
         await dialog.get_by_role("button", name="Decline").click()
         error = (await asking)["error"]
-        assert error["code"] == -32009
+        assert error["code"] == ErrorCode.TOOL_FAILED
         assert error["data"]["message"] == "the person declined to answer"
         await expect(dialog).to_have_count(0)
 
@@ -124,7 +125,7 @@ async def test_a_cancelled_question_disappears_from_the_page(room_page: Page, ws
         dialog = room_page.get_by_role("dialog", name="Still there?")
         await expect(dialog).to_be_visible()
         assert await robot.result("tools.cancel", {"call_id": "ask-1"}) == {"cancelled": True}
-        assert (await asking)["error"]["code"] == -32011
+        assert (await asking)["error"]["code"] == ErrorCode.CANCELLED
         await expect(dialog).to_have_count(0)
 
 
@@ -141,5 +142,5 @@ async def test_a_question_that_times_out_disappears_from_the_page(room_page: Pag
         )
         dialog = room_page.get_by_role("dialog", name="Quick, yes or no?")
         await expect(dialog).to_be_visible()
-        assert (await asking)["error"]["code"] == -32004
+        assert (await asking)["error"]["code"] == ErrorCode.TIMEOUT
         await expect(dialog).to_have_count(0)

@@ -29,8 +29,8 @@ test: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check rooms toolkits observability meshsite agents client tests bench
-	$(VENV)/bin/mypy rooms toolkits observability meshsite agents client/meshsite_client
+	$(VENV)/bin/ruff format --check rooms toolkits observability meshsite agents threads client tests bench
+	$(VENV)/bin/mypy rooms toolkits observability meshsite agents threads client/meshsite_client
 
 bench: install-dev
 	$(PY) bench/relay.py $(BENCH_ARGS)

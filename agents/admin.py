@@ -94,7 +94,8 @@ class ServiceAdmin(admin.ModelAdmin):
     def disable(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
         services = list(queryset)
         stopped = sum(do_set_service_enabled(service, False) for service in services)
-        messages.success(request, f"Disabled {len(services)} service(s); stopping {stopped} agent(s).")
+        stopping = f" Stopping {stopped} of their agents." if stopped else ""
+        messages.success(request, f"Disabled {len(services)} service(s).{stopping}")
 
     @staticmethod
     def _set_enabled(queryset: QuerySet[Service], enabled: bool) -> int:

@@ -17,6 +17,7 @@ def default_grants(role: str, identity: str) -> dict[str, Any]:
         "toolkits": {"register": ["*"], "invoke": ["*"]},
         "messaging": True,
         "agents": {"call": ["*"], "ask": ["*"]},
+        "threads": {"read": ["*"], "write": ["*"]},
         "storage": {"read": ["*"], "write": ["*"] if privileged else [f"users/{identity}/*"]},
         "queues": {"send": ["*"], "receive": ["*"] if privileged else []},
         "impersonate": role == "service",

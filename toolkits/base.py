@@ -90,8 +90,6 @@ class CallContext:
     mesh: Mesh
     # relays progress to whoever waits for this call (its caller's tools.progress), if anyone
     report_progress: Callable[[Any], Awaitable[None]] | None = None
-    # transitional: the node, for the one toolkit not yet moved onto the verbs above
-    node: Any = None
 
     def remaining(self) -> float:
         return max(0.01, self.deadline - time.time())

@@ -9,7 +9,8 @@ from .base import BuiltinToolkit
 BUILTIN_TOOLKITS: dict[str, str] = {
     "messaging": "toolkits.builtin.messaging.MessagingToolkit",
     "participants": "toolkits.builtin.participants.ParticipantsToolkit",
-    "agents": "toolkits.builtin.agents.AgentsToolkit",
+    "agents": "agents.toolkit.AgentsToolkit",
+    "threads": "threads.toolkit.ThreadsToolkit",
 }
 # Reserved now so no participant can squat a name a later built-in needs.
 RESERVED_NAMES = frozenset(

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "rooms",
     "toolkits",
     "agents",
+    "threads",
     "observability",
 ]
 

@@ -1,4 +1,3 @@
-import re
 from typing import Any
 
 from django.conf import settings
@@ -11,31 +10,15 @@ from toolkits.schema import ToolkitDefinition
 
 from ..events import send_room_event_on_commit
 from ..models import HostedToolkit, Participant
-
-
-def agent_reserving(participant: Participant, name: str) -> str | None:
-    """The agent service whose instances alone may host a toolkit called `name`, if any: a
-    TaskRunner answers asks through a toolkit named after itself, and nobody else may squat it."""
-    from agents.models import Service
-
-    lowered = name.lower()
-    for service, multiple in Service.objects.filter(project_id=participant.room.project_id).values_list(
-        "name", "allow_multiple"
-    ):
-        service = service.lower()
-        if lowered == service or (multiple and re.fullmatch(rf"{re.escape(service)}-[0-9]+", lowered)):
-            return str(service)
-    return None
+from ..reservations import reserved_for_someone_else
 
 
 def check_toolkit_name_free(participant: Participant, definition: ToolkitDefinition) -> None:
     if is_reserved_name(definition.name):
         raise MeshError(ErrorCode.CONFLICT, f"{definition.name!r} is reserved for a built-in toolkit")
-    reserving = agent_reserving(participant, definition.name)
-    if reserving is not None and participant.agent.lower() != definition.name.lower():
-        raise MeshError(
-            ErrorCode.CONFLICT, f"{definition.name!r} is reserved for the agent service {reserving!r} and its instances"
-        )
+    reason = reserved_for_someone_else(participant.room.project_id, definition.name, participant.agent)
+    if reason is not None:
+        raise MeshError(ErrorCode.CONFLICT, reason)
     if HostedToolkit.objects.filter(participant=participant, name=definition.name).exists():
         raise MeshError(ErrorCode.CONFLICT, f"this participant already hosts a toolkit {definition.name!r}")
     if (

@@ -306,12 +306,15 @@ class Node:
         exclude = internal.get("exclude")
         toolkit_name = params["toolkit"]["name"] if method == "toolkits.changed" else None
         presence = method in PRESENCE_EVENTS
+        thread_id = params.get("thread_id") if method.startswith("threads.") else None
         for session in list(state.local.values()):
             if session.participant_id == exclude:
                 continue
             if toolkit_name is not None and not session.grants.may_invoke(toolkit_name):
                 continue
             if presence and not session.sees_presence:
+                continue
+            if thread_id is not None and not session.grants.may("threads", "read", thread_id):
                 continue
             if method == "participant.updated" and params["participant"]["id"] == session.participant_id:
                 session.record = params["participant"]

@@ -221,7 +221,6 @@ class Router:
             call.started + call.timeout,
             mesh=self.node,
             report_progress=partial(self.report_progress, call.call_id),
-            node=self.node,
         )
         try:
             output = await toolkit.run_tool(call.tool, ctx, arguments)

@@ -3,8 +3,9 @@
 import pytest
 from django.contrib.auth.models import User
 
-from agents.actions import do_create_service
-from agents.models import Service
+from agents.actions import do_create_service, do_dispatch
+from agents.models import Dispatch, Service
+from rooms.actions.rooms import do_create_room
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +72,13 @@ def test_the_enable_and_disable_actions_change_the_selected_services(admin_clien
 def test_the_admin_names_dispatches_in_the_plural_properly(admin_client):
     page = admin_client.get("/admin/")
     assert b"Dispatches" in page.content and b"Dispatchs" not in page.content
+
+
+def test_disabling_a_service_in_the_admin_stops_its_agents(admin_client, project):
+    service = do_create_service(project, "one", class_path="agents.demo.WordCounter")
+    dispatch, _ = do_dispatch(do_create_room(project, "lobby"), "one", {}, "alice")
+    response = admin_client.post(
+        "/admin/agents/service/", {"action": "disable", "_selected_action": [service.pk]}, follow=True
+    )
+    assert [str(m) for m in response.context["messages"]] == ["Disabled 1 service(s). Stopping 1 of their agents."]
+    assert Dispatch.objects.get(pk=dispatch.pk).status == "stopped"

@@ -71,7 +71,11 @@ def test_disable_and_enable_service_flip_the_flag_and_the_listing_shows_it(proje
     mesh(CREATE_WORD_COUNTER)
     before = Service.objects.get(name="word-counter").updated_at
 
-    assert mesh("disable-service --project acme --name word-counter") == {"name": "word-counter", "enabled": False}
+    assert mesh("disable-service --project acme --name word-counter") == {
+        "name": "word-counter",
+        "enabled": False,
+        "stopped": 0,  # running agents it stopped (tests/agents/test_agent_lifecycle.py)
+    }
     service = Service.objects.get(name="word-counter")
     assert not service.enabled and service.updated_at > before
     listed = mesh("services --project acme")

@@ -7,7 +7,7 @@ Unlike a bare `daphne meshsite.asgi:application`, this applies Meshsite's WebSoc
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import daphne.server
 from channels.routing import get_default_application
@@ -19,8 +19,10 @@ from django.core.management.base import BaseCommand, CommandParser
 from meshsite_client.protocol import CloseCode
 from twisted.internet import defer
 
-from agents.host import AgentHost
 from rooms.mesh.node import stop_node
+
+if TYPE_CHECKING:
+    from agents.host import AgentHost
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class MeshServer(Server):
     application before the reactor stops; first close every session with 4503 and a reason, tell
     the other nodes, and flush the ledger, while the event loop still runs."""
 
-    agent_host: AgentHost | None = None
+    agent_host: "AgentHost | None" = None
     agent_host_task: "asyncio.Task[None] | None" = None
 
     def kill_all_applications(self) -> "defer.Deferred[None]":
@@ -119,6 +121,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Meshsite listening on http://{options['host']}:{options['port']}/")
             self.stdout.flush()
             if options["agent_host"]:
+                # The embedded default's composition: the agents app's host in this process.
+                from agents.host import AgentHost
+
                 server.agent_host = AgentHost(f"http://127.0.0.1:{options['port']}")
                 server.agent_host_task = asyncio.get_event_loop().create_task(server.agent_host.run())
 

@@ -12,9 +12,8 @@ from agents.models import Dispatch, Service
 from agents.webhooks import invite_webhook_service
 from meshsite.errors import ErrorCode, MeshError, not_found, permission_denied
 from rooms.models import Room
+from toolkits.base import BuiltinToolkit, CallContext, builtin_tool
 from toolkits.invocation import InvokeRequest
-
-from ..base import BuiltinToolkit, CallContext, builtin_tool
 
 OBJECT = {"type": "object"}
 ANY_ARGUMENTS = {"type": "object", "default": {}}
@@ -73,14 +72,14 @@ class AgentsToolkit(BuiltinToolkit):
         agent = arguments["agent"]
         if not ctx.caller.grants.may("agents", "ask", agent):
             raise permission_denied(f"this token may not ask the agent {agent!r}")
-        state = ctx.node.rooms[ctx.caller.room_id]
+        room = ctx.room()
         # Only a participant whose token vouches for the agent (minted by the agent host or a
         # service invitation) answers asks meant for it, never one that merely says so.
         host_id = next(
             (
                 participant_id
-                for (participant_id, toolkit_name) in state.hosted
-                if toolkit_name == agent and _vouched_agent(state.participants.get(participant_id)) == agent
+                for (participant_id, toolkit_name) in room.hosted
+                if toolkit_name == agent and _vouched_agent(room.participants.get(participant_id)) == agent
             ),
             None,
         )
@@ -97,9 +96,7 @@ class AgentsToolkit(BuiltinToolkit):
         )
         # The agents.ask grant for this agent is the whole authorisation: no second toolkits grant.
         # The agent's progress reaches the asker as progress of this call.
-        return await ctx.node.router.call(
-            ctx.caller, request, ctx.on_behalf_of, ctx.traceparent, authorised=True, on_progress=ctx.report_progress
-        )
+        return await ctx.invoke(request, authorised=True, on_progress=ctx.report_progress)
 
     @builtin_tool(
         description="List the agents in the room and the services that can be called into it.",
@@ -107,13 +104,13 @@ class AgentsToolkit(BuiltinToolkit):
         output_schema={"type": "object", "properties": {"agents": {"type": "array"}}},
     )
     async def list(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
-        state = ctx.node.rooms[ctx.caller.room_id]
+        room_view = ctx.room()
         listed: dict[str, dict[str, Any]] = {}
         room = await sync_to_async(Room.objects.get)(pk=ctx.caller.room_id)
         services = await sync_to_async(lambda: [s.to_record() for s in Service.objects.callable_in(room)])()
         for service in services:
             listed[service["name"]] = {**service, "callable": True, "present": False, "participant_id": None}
-        for participant in state.participants.values():
+        for participant in room_view.participants.values():
             name = _vouched_agent(participant)
             if name is None:
                 continue
@@ -143,9 +140,9 @@ class AgentsToolkit(BuiltinToolkit):
     )
     async def list_toolkits(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
         host_id = arguments.get("participant_id")
-        if host_id is not None and host_id not in ctx.node.rooms[ctx.caller.room_id].participants:
+        if host_id is not None and host_id not in ctx.room().participants:
             raise not_found(f"participant {host_id!r} is not in this room")
-        return {"toolkits": ctx.node.visible_toolkits(ctx.caller, host_id)}
+        return {"toolkits": ctx.visible_toolkits(host_id)}
 
     @builtin_tool(
         description="Invoke any tool in the room, as tools.invoke does.",
@@ -173,9 +170,7 @@ class AgentsToolkit(BuiltinToolkit):
             None,
         )
         # as tools.invoke: the tool's progress reaches the caller as progress of this call
-        return await ctx.node.router.call(
-            ctx.caller, request, ctx.on_behalf_of, ctx.traceparent, on_progress=ctx.report_progress
-        )
+        return await ctx.invoke(request, on_progress=ctx.report_progress)
 
 
 def _vouched_agent(participant: dict[str, Any] | None) -> str | None:

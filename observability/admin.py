@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import ToolCall
+from .models import ToolCall, UsageRecord
 
 
 @admin.register(ToolCall)
@@ -31,6 +31,33 @@ class ToolCallAdmin(admin.ModelAdmin):
     @admin.display(description="Latency", ordering="latency_ms")
     def latency(self, call: ToolCall) -> str:
         return f"{call.latency_ms:.1f} ms"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "kind",
+        "model",
+        "identity",
+        "agent",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cost",
+        "room_name",
+        "thread_id",
+    ]
+    list_filter = ["kind", "model", "project"]
+    search_fields = ["identity", "agent", "model", "thread_id", "turn_id", "trace_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -11,6 +11,7 @@ BUILTIN_TOOLKITS: dict[str, str] = {
     "participants": "toolkits.builtin.participants.ParticipantsToolkit",
     "agents": "agents.toolkit.AgentsToolkit",
     "threads": "threads.toolkit.ThreadsToolkit",
+    "usage": "observability.toolkit.UsageToolkit",
 }
 # Reserved now so no participant can squat a name a later built-in needs.
 RESERVED_NAMES = frozenset(

@@ -150,6 +150,36 @@ class ThreadsToolkit(BuiltinToolkit):
         return {"message": record}
 
     @builtin_tool(
+        description="Stream a live event about a thread (a turn's text deltas, tool-call states) to its readers; "
+        "not stored.",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "thread_id": THREAD_ID,
+                "turn_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                "event": {"type": "string", "pattern": "^[a-z_]{1,40}$"},
+                "data": {"type": "object"},
+            },
+            "required": ["thread_id", "turn_id", "event"],
+            "additionalProperties": False,
+        },
+        output_schema={"type": "object", "properties": {"sent": {"type": "boolean"}}},
+    )
+    async def stream(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
+        thread_id = arguments["thread_id"]
+        check(ctx, "write", thread_id)
+        # No database read per event: a turn streams many; readers of an unknown id are nobody.
+        params = {
+            "thread_id": thread_id,
+            "turn_id": arguments["turn_id"],
+            "event": arguments["event"],
+            "data": arguments.get("data", {}),
+            "from": ctx.caller.summary,
+        }
+        await ctx.broadcast("threads.turn", params)
+        return {"sent": True}
+
+    @builtin_tool(
         description="Delete a thread and its messages (its creator, or an agent or service).",
         input_schema={
             "type": "object",

@@ -1,0 +1,453 @@
+"""`ChatBot`: an agent that holds conversations in the room's threads.
+
+A message posted to a thread by a person starts a **turn**: the bot reads the thread, asks the
+model (any OpenAI-compatible server, see `meshsite_client.llm`), streams the answer to the
+thread's readers as `threads.turn` events (`started`, `text`, `tool_call_started`,
+`tool_call_ended`, `ended`, `error`), runs the tools the model asks for through the room (on
+behalf of the person who asked), and posts the final message to the thread with its tool-call
+records. Every model call is recorded with `usage.record`, in the turn's trace.
+
+Extend it three ways (docs/agents.md): `rules` (system prompts), `tool_toolkits` (the room's
+toolkits the model may use), and overriding methods (`turn_prompt`, `select_tools`,
+`on_turn_finished`, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import MeshError, RpcError
+from ..llm import (
+    ChatResult,
+    LLMConfig,
+    LLMError,
+    NoLLMConfigured,
+    TextDelta,
+    ToolCallEnded,
+    ToolCallStarted,
+    Usage,
+    stream_chat,
+    trim_to_window,
+)
+from ..llm.tokens import token_counter
+from ..records import ToolkitInfo
+from ..tools import Toolkit, tool
+from ..tracing import current_traceparent, new_traceparent
+from .single_room import SingleRoomAgent
+
+log = logging.getLogger("meshsite_client.agents.chatbot")
+
+BUSY_POLICIES = ("queue", "interrupt")
+# Text deltas are sent to readers at most this often (seconds); the rest is batched.
+STREAM_INTERVAL = 0.05
+
+
+@dataclass
+class Turn:
+    thread_id: str
+    turn_id: str
+    asker: dict[str, Any]  # the message author that started it
+    traceparent: str
+    text: str = ""
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[Usage] = field(default_factory=list)
+
+
+class ChatBot(SingleRoomAgent):
+    """Answers people in the room's threads; see the module docstring."""
+
+    kind = "chatbot"
+    model: str = "gpt-4o-mini"
+    api_key: str | None = None
+    base_url: str | None = None
+    context_window: int | None = None
+    # Room toolkits the model may use: names or patterns; the asker's own private `ui` toolkit is
+    # offered too when `offer_ui` is set.
+    tool_toolkits: list[str] = []
+    offer_ui: bool = True
+    # `toolkit.tool` patterns that need a person's approval before they run
+    approvals: list[str] = []
+    approval_timeout: float = 120.0
+    busy_policy: str = "queue"
+    # call tools on behalf of the person who asked (the host sees them in `on_behalf_of`); needs a
+    # token with the `impersonate` grant
+    act_on_behalf: bool = False
+    max_tool_rounds: int = 8
+    tool_timeout: float = 60.0
+    # which authors' messages start a turn (agents answering agents would loop)
+    respond_to_roles: list[str] = ["user"]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.busy_policy not in BUSY_POLICIES:
+            raise ValueError(f"busy_policy must be one of {', '.join(BUSY_POLICIES)}")
+        self.tool_toolkits = list(self.tool_toolkits)
+        self.approvals = list(self.approvals)
+        self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._current: dict[str, asyncio.Task[None]] = {}
+        self._tool_names: dict[str, tuple[str, str, str | None]] = {}
+        self._unsubscribe_messages: Any = None
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def llm_config(self) -> LLMConfig:
+        return LLMConfig(
+            model=self.model,
+            api_key=self.api_key,
+            base_url=self.base_url,
+            context_window=self.context_window,
+            service=self.name,
+        )
+
+    def turn_prompt(self, turn: Turn) -> str:
+        """The system message of a turn: `system_prompt()` (description and rules). Override to
+        compute it per turn (the thread, the asker)."""
+        return self.system_prompt() or "You are a helpful assistant in a shared room."
+
+    def exposed_toolkits(self) -> list[Toolkit]:
+        @tool
+        async def interrupt(thread_id: str) -> dict[str, Any]:
+            """Stop the turn running in this thread (its partial answer is kept)."""
+            return {"interrupted": await self.interrupt(thread_id)}
+
+        return [*super().exposed_toolkits(), Toolkit(self.name, [interrupt], description=self.description or "")]
+
+    def agent_attributes(self) -> dict[str, Any]:
+        attributes = super().agent_attributes()
+        attributes["agent"] = {**attributes.get("agent", {}), "kind": self.kind, "model": self.model}
+        return attributes
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        self._unsubscribe_messages = self.room.on("threads.message", self._on_message)
+
+    async def on_stop(self) -> None:
+        if self._unsubscribe_messages is not None:
+            self._unsubscribe_messages()
+        for task in [*self._current.values(), *self._workers.values()]:
+            task.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    def _on_message(self, params: dict[str, Any]) -> None:
+        message = params.get("message")
+        if not isinstance(message, dict):
+            return
+        author = message.get("author") or {}
+        if author.get("participant_id") == self.room.participant.id or author.get("role") not in self.respond_to_roles:
+            return
+        thread_id = str(params.get("thread_id"))
+        if self.busy_policy == "interrupt" and thread_id in self._current:
+            self._current[thread_id].cancel()
+        queue = self._queues.setdefault(thread_id, asyncio.Queue())
+        queue.put_nowait(message)  # a message during a turn waits for it: never lost
+        if thread_id not in self._workers or self._workers[thread_id].done():
+            self._workers[thread_id] = asyncio.create_task(self._work(thread_id), name=f"chatbot-{thread_id}")
+
+    async def _work(self, thread_id: str) -> None:
+        queue = self._queues[thread_id]
+        while not queue.empty():
+            message = queue.get_nowait()
+            turn = Turn(thread_id, uuid.uuid4().hex, message["author"], new_traceparent())
+            task = asyncio.create_task(self._run_turn(turn))
+            self._current[thread_id] = task
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise
+            finally:
+                self._current.pop(thread_id, None)
+
+    async def interrupt(self, thread_id: str) -> bool:
+        task = self._current.get(thread_id)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    # -- a turn --------------------------------------------------------------------------------
+
+    async def _run_turn(self, turn: Turn) -> None:
+        token = current_traceparent.set(turn.traceparent)
+        try:
+            await self._stream(turn, "started", {"asker": turn.asker})
+            status = "ok"
+            try:
+                await self.answer(turn)
+            except asyncio.CancelledError:
+                status = "interrupted"
+                raise
+            except NoLLMConfigured as exc:
+                status = "error"
+                turn.text = f"I can't answer yet: {exc}"
+            except LLMError as exc:
+                status = "error"
+                turn.text = (turn.text + "\n\n" if turn.text else "") + f"(the model failed: {exc})"
+            finally:
+                await asyncio.shield(self._finish(turn, status))
+        finally:
+            current_traceparent.reset(token)
+
+    async def _finish(self, turn: Turn, status: str) -> None:
+        parts = ([{"type": "text", "text": turn.text}] if turn.text else []) + turn.parts
+        if not parts:
+            parts = [{"type": "text", "text": "(interrupted before answering)" if status == "interrupted" else ""}]
+        try:
+            await self.room.invoke("threads", "post", {"thread_id": turn.thread_id, "parts": parts})
+            usage = {
+                "input_tokens": sum(u.prompt_tokens for u in turn.usage),
+                "output_tokens": sum(u.completion_tokens for u in turn.usage),
+            }
+            await self._stream(turn, "ended", {"status": status, "usage": usage})
+            await self.on_turn_finished(turn, status)
+        except MeshError:
+            log.exception("could not post the end of turn %s in thread %s", turn.turn_id, turn.thread_id)
+
+    async def on_turn_finished(self, turn: Turn, status: str) -> None:
+        """Called after a turn's message is posted; `status` is ok, error or interrupted."""
+
+    async def answer(self, turn: Turn) -> None:
+        """Runs the model and the tools it asks for until it answers (at most `max_tool_rounds`)."""
+        config = self.llm_config()
+        messages = [{"role": "system", "content": self.turn_prompt(turn)}, *await self.history(turn)]
+        tools = await self.select_tools(turn)
+        counter = token_counter(config.model)
+        for _round in range(self.max_tool_rounds):
+            if config.context_window:
+                # A thread longer than the window loses its oldest turns, not the turn itself.
+                reserve = config.reserve_tokens + counter.count_tools(tools)
+                messages = trim_to_window(messages, config.context_window, counter, reserve=reserve).messages
+            result = await self._complete(turn, config, messages, tools)
+            if not result.tool_calls:
+                return
+            messages.append(result.to_message())
+            outputs = await asyncio.gather(*(self._run_tool(turn, call) for call in result.tool_calls))
+            for call, output in zip(result.tool_calls, outputs, strict=True):
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(output)})
+        turn.text += "\n\n(stopped: too many tool calls in one turn)"
+
+    async def _complete(
+        self, turn: Turn, config: LLMConfig, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> ChatResult:
+        result = ChatResult()
+        pending = ""
+        last = asyncio.get_running_loop().time()
+        async for event in stream_chat(config, messages, tools or None, traceparent=turn.traceparent):
+            result.feed(event)
+            if isinstance(event, TextDelta):
+                turn.text += event.text
+                pending += event.text
+                now = asyncio.get_running_loop().time()
+                if now - last >= STREAM_INTERVAL:
+                    await self._stream(turn, "text", {"text": pending})
+                    pending, last = "", now
+            elif isinstance(event, ToolCallStarted):
+                await self._stream(turn, "tool_call_started", {"call_id": event.id, "name": event.name})
+            elif isinstance(event, Usage):
+                turn.usage.append(event)
+                await self._record_usage(turn, event, config)
+        if pending:
+            await self._stream(turn, "text", {"text": pending})
+        return result
+
+    async def _record_usage(self, turn: Turn, usage: Usage, config: LLMConfig) -> None:
+        arguments = {
+            "kind": "llm",
+            "model": usage.model or config.model,
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "cached_tokens": min(usage.cached_tokens or 0, usage.prompt_tokens),
+            "thread_id": turn.thread_id,
+            "turn_id": turn.turn_id,
+        }
+        try:
+            await self.room.invoke("usage", "record", arguments)
+        except RpcError:
+            log.exception("could not record usage of turn %s", turn.turn_id)
+
+    async def _stream(self, turn: Turn, event: str, data: dict[str, Any]) -> None:
+        arguments = {"thread_id": turn.thread_id, "turn_id": turn.turn_id, "event": event, "data": data}
+        try:
+            await self.room.invoke("threads", "stream", arguments)
+        except RpcError:
+            log.warning("could not stream %s of turn %s", event, turn.turn_id, exc_info=True)
+
+    # -- the thread as chat messages -------------------------------------------------------------
+
+    async def history(self, turn: Turn) -> list[dict[str, Any]]:
+        """The thread so far as chat messages: this bot's messages as the assistant's (with their
+        tool calls and results), everyone else's as the user's, named."""
+        messages: list[dict[str, Any]] = []
+        since, more = 0, True
+        while more:
+            page = await self.room.invoke(
+                "threads", "get", {"thread_id": turn.thread_id, "since_seq": since, "limit": 200}
+            )
+            for message in page["messages"]:
+                messages += self._as_chat(message)
+            since, more = page["next_since_seq"], page["more"]
+        return messages
+
+    def _as_chat(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        text = "\n".join(p["text"] for p in message["parts"] if p.get("type") == "text" and p.get("text"))
+        if message["author"]["participant_id"] != self.room.participant.id and message["author"]["identity"] != (
+            self.room.participant.identity
+        ):
+            return [{"role": "user", "content": text, "name": _safe_name(message["author"]["identity"])}]
+        calls = [p for p in message["parts"] if p.get("type") == "tool_call"]
+        if not calls:
+            return [{"role": "assistant", "content": text}]
+        assistant: dict[str, Any] = {
+            "role": "assistant",
+            "content": text or None,
+            "tool_calls": [
+                {
+                    "id": call["call_id"],
+                    "type": "function",
+                    "function": {
+                        "name": self._function_name(call["toolkit"], call["tool"]),
+                        "arguments": json.dumps(call.get("arguments", {})),
+                    },
+                }
+                for call in calls
+            ],
+        }
+        results = [
+            {"role": "tool", "tool_call_id": call["call_id"], "content": json.dumps(_tool_output(call))}
+            for call in calls
+        ]
+        return [assistant, *results]
+
+    # -- tools ---------------------------------------------------------------------------------
+
+    async def select_tools(self, turn: Turn) -> list[dict[str, Any]]:
+        """The tools offered to the model this turn (OpenAI `tools` format). Override to choose
+        per thread or asker."""
+        self._tool_names = {}
+        toolkits = [tk for tk in self.room.toolkits if self._offered(tk, turn)]
+        functions = []
+        for toolkit in toolkits:
+            for spec in toolkit.tools:
+                name = self._function_name(toolkit.name, spec.name)
+                self._tool_names[name] = (toolkit.name, spec.name, None if toolkit.public else toolkit.participant_id)
+                functions.append(
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": name,
+                            "description": (spec.description or f"{toolkit.name}.{spec.name}")[:1024],
+                            "parameters": spec.input_schema or {"type": "object"},
+                        },
+                    }
+                )
+        return functions
+
+    def _offered(self, toolkit: ToolkitInfo, turn: Turn) -> bool:
+        if toolkit.participant_id == self.room.participant.id:
+            return False
+        if self.offer_ui and toolkit.name == "ui" and toolkit.participant_id == turn.asker.get("participant_id"):
+            return True
+        if not toolkit.public:
+            return False
+        return any(fnmatch.fnmatchcase(toolkit.name, pattern) for pattern in self.tool_toolkits)
+
+    @staticmethod
+    def _function_name(toolkit: str, tool_name: str) -> str:
+        name = f"{toolkit}__{tool_name}".replace(".", "_")
+        if len(name) <= 64:
+            return name
+        return f"{name[:55]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+    def needs_approval(self, toolkit: str, tool_name: str) -> bool:
+        return any(fnmatch.fnmatchcase(f"{toolkit}.{tool_name}", pattern) for pattern in self.approvals)
+
+    async def _run_tool(self, turn: Turn, call: ToolCallEnded) -> Any:
+        """Runs one tool call the model asked for; whatever happens becomes the tool's result
+        for the model and a `tool_call` part in the thread."""
+        part: dict[str, Any] = {"type": "tool_call", "call_id": call.id, "status": "running"}
+        turn.parts.append(part)
+        target = self._tool_names.get(call.name)
+        if target is None:
+            part.update(toolkit="unknown", tool=call.name[:64], status="error", error="no such tool")
+            output: Any = {"error": f"there is no tool named {call.name!r}"}
+            await self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "error"})
+            return output
+        toolkit, tool_name, host = target
+        part.update(toolkit=toolkit, tool=tool_name)
+        try:
+            arguments = call.arguments()
+        except ValueError as exc:
+            part.update(status="error", arguments=call.arguments_json[:2000], error=f"invalid JSON arguments: {exc}")
+            await self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "error"})
+            return {"error": f"the arguments were not valid JSON: {exc}"}
+        part["arguments"] = arguments
+        if self.needs_approval(toolkit, tool_name):
+            approved_by = await self._ask_approval(turn, toolkit, tool_name, arguments)
+            if approved_by is None:
+                part["status"] = "refused"
+                await self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "refused"})
+                return {"error": "the person did not approve this tool call"}
+            part["approved_by"] = approved_by
+        await self._stream(
+            turn,
+            "tool_call_started",
+            {"call_id": call.id, "toolkit": toolkit, "tool": tool_name, "arguments": arguments},
+        )
+        try:
+            result = await self.room.invoke(
+                toolkit,
+                tool_name,
+                arguments,
+                participant_id=host,
+                on_behalf_of_id=turn.asker.get("participant_id") if self.act_on_behalf else None,
+                timeout=self.tool_timeout,
+                on_progress=lambda progress: self._stream(
+                    turn, "tool_call_progress", {"call_id": call.id, "progress": progress}
+                ),
+            )
+        except RpcError as exc:
+            part.update(status="error", error=str(exc))
+            output = {"error": str(exc)}
+        else:
+            part.update(status="ok", result=result)
+            output = result
+        await self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": part["status"]})
+        return output
+
+    async def _ask_approval(self, turn: Turn, toolkit: str, tool_name: str, arguments: Any) -> str | None:
+        """Asks the person who started the turn, in their own tab (`ui.ask_user`); their identity
+        if they approve, None if they refuse, cannot be asked, or do not answer in time."""
+        asker = turn.asker.get("participant_id")
+        question = f"Allow {self.title or self.name} to run {toolkit}.{tool_name} with {json.dumps(arguments)[:500]}?"
+        with contextlib.suppress(RpcError, TimeoutError):
+            answer = await self.room.invoke(
+                "ui",
+                "ask_user",
+                {"question": question, "choices": ["Allow", "Deny"]},
+                participant_id=asker,
+                timeout=self.approval_timeout,
+            )
+            if isinstance(answer, dict) and answer.get("answer") == "Allow":
+                return str(turn.asker.get("identity"))
+        return None
+
+
+def _safe_name(identity: str) -> str:
+    # OpenAI's `name` field allows letters, digits, '_' and '-' only
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in identity)[:64] or "user"
+
+
+def _tool_output(call: dict[str, Any]) -> Any:
+    if call.get("status") == "ok":
+        return call.get("result")
+    return {"error": call.get("error") or f"the call ended as {call.get('status')}"}

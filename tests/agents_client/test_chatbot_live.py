@@ -1,0 +1,166 @@
+"""The ChatBot against the real server, with a local server speaking OpenAI's wire format."""
+
+import asyncio
+
+import pytest
+from meshsite_client.agents.chatbot import ChatBot
+
+from observability.models import UsageRecord
+from tests.agents_client.live import running
+from tests.support.fake_openai import FakeOpenAI, ToolCall, fake_openai
+from tests.support.peer import ADD_TOOL, RawPeer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
+__all__ = ["fake_openai"]
+
+
+def assistant(fake: FakeOpenAI, **config) -> ChatBot:
+    return ChatBot(
+        name="assistant",
+        title="Assistant",
+        model="gpt-test",
+        api_key="sk-test",
+        base_url=fake.base_url,
+        tool_toolkits=["calc"],
+        rules=["Answer briefly."],
+        **config,
+    )
+
+
+def agent_token(mint) -> str:
+    return mint("assistant", role="agent", agent="assistant")
+
+
+async def start_thread(alice: RawPeer, text: str) -> str:
+    created = await alice.invoke("threads", "create", {"title": "Chat"})
+    thread_id = created["result"]["output"]["thread"]["id"]
+    await alice.invoke("threads", "post", {"thread_id": thread_id, "text": text})
+    return thread_id
+
+
+async def reply_from(peer: RawPeer, name: str = "assistant", timeout: float = 15) -> dict:
+    event = await peer.expect(
+        lambda m: m.get("method") == "threads.message" and m["params"]["message"]["author"]["identity"] == name,
+        timeout,
+    )
+    return event["params"]["message"]
+
+
+async def test_a_question_runs_a_room_tool_and_the_answer_streams_and_lands_in_the_thread(
+    ws_url, mint, fake_openai, project
+):
+    fake_openai.reply(tool_calls=[ToolCall("calc__add", {"a": 2, "b": 3})])
+    fake_openai.reply("It is 5.", usage=(50, 5), cached_tokens=10)
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(assistant(fake_openai), ws_url("lobby"), agent_token(mint)),
+    ):
+        await bob.register("calc", [ADD_TOOL])
+        thread_id = await start_thread(alice, "What is 2+3?")
+        call = await bob.next_call(timeout=15)
+        assert call["params"]["arguments"] == {"a": 2, "b": 3}
+        assert call["params"]["caller"]["identity"] == "assistant"
+        await bob.answer(call, 5)
+        message = await reply_from(alice)
+        text, tool_call = message["parts"]
+        assert text == {"type": "text", "text": "It is 5."}
+        assert (tool_call["toolkit"], tool_call["tool"], tool_call["status"], tool_call["result"]) == (
+            "calc",
+            "add",
+            "ok",
+            5,
+        )
+        ended = await alice.expect(lambda m: m.get("method") == "threads.turn" and m["params"]["event"] == "ended")
+        assert ended["params"]["data"]["status"] == "ok"
+        streamed = [m["params"] for m in alice.inbox if m.get("method") == "threads.turn"]
+        events = [event["event"] for event in streamed]
+        assert events[0] == "started" and "tool_call_started" in events and "tool_call_ended" in events
+        assert "".join(e["data"]["text"] for e in streamed if e["event"] == "text") == "It is 5."
+        second = fake_openai.requests[1].messages
+        assert second[0]["role"] == "system" and "Answer briefly." in second[0]["content"]
+        assert second[-1]["role"] == "tool" and second[-1]["content"] == "5"
+        assert {t["function"]["name"] for t in fake_openai.requests[0].tools} == {"calc__add"}
+    records = await asyncio.to_thread(lambda: list(UsageRecord.objects.filter(project=project).order_by("id")))
+    assert [(r.agent, r.thread_id, r.model) for r in records] == [("assistant", thread_id, "gpt-test")] * 2
+    assert (records[1].input_tokens, records[1].output_tokens, records[1].cached_tokens) == (50, 5, 10)
+    assert records[0].trace_id == records[1].trace_id != ""
+
+
+async def test_without_a_model_configured_the_bot_says_what_to_set(ws_url, mint, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    bot = ChatBot(name="assistant", model="gpt-test")
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(bot, ws_url("lobby"), agent_token(mint)),
+    ):
+        await start_thread(alice, "hello?")
+        message = await reply_from(alice)
+        assert "OPENAI_API_KEY" in message["parts"][0]["text"]
+
+
+async def test_a_second_message_during_a_turn_is_queued_and_answered_next(ws_url, mint, fake_openai):
+    fake_openai.reply("First answer", hold_after=1)
+    fake_openai.reply("Second answer")
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(assistant(fake_openai), ws_url("lobby"), agent_token(mint)),
+    ):
+        thread_id = await start_thread(alice, "one")
+        await alice.expect(lambda m: m.get("method") == "threads.turn" and m["params"]["event"] == "text", 15)
+        await alice.invoke("threads", "post", {"thread_id": thread_id, "text": "two"})
+        fake_openai.release()
+        assert (await reply_from(alice))["parts"][0]["text"] == "First answer"
+        assert (await reply_from(alice))["parts"][0]["text"] == "Second answer"
+        assert [m["content"] for m in fake_openai.requests[1].messages if m["role"] == "user"] == ["one", "two"]
+
+
+async def test_a_turn_can_be_interrupted_and_keeps_what_it_said(ws_url, mint, fake_openai):
+    fake_openai.reply("Partial words then more", hold_after=2)
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(assistant(fake_openai), ws_url("lobby"), agent_token(mint)),
+    ):
+        thread_id = await start_thread(alice, "talk")
+        await alice.expect(lambda m: m.get("method") == "threads.turn" and m["params"]["event"] == "text", 15)
+        stopped = await alice.invoke("assistant", "interrupt", {"thread_id": thread_id})
+        assert stopped["result"]["output"] == {"interrupted": True}
+        message = await reply_from(alice)
+        ended = await alice.expect(lambda m: m.get("method") == "threads.turn" and m["params"]["event"] == "ended")
+        assert ended["params"]["data"]["status"] == "interrupted"
+        assert message["parts"][0]["text"].startswith("Partial")
+        fake_openai.release()
+
+
+async def test_bad_model_output_becomes_a_clear_tool_result_and_the_turn_goes_on(ws_url, mint, fake_openai):
+    fake_openai.reply(tool_calls=[ToolCall("calc__add", "{not json"), ToolCall("nope__tool", {})])
+    fake_openai.reply("Sorry, I could not compute that.")
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(assistant(fake_openai), ws_url("lobby"), agent_token(mint)),
+    ):
+        await bob.register("calc", [ADD_TOOL])
+        await start_thread(alice, "add stuff")
+        message = await reply_from(alice)
+        statuses = [(p.get("tool"), p["status"]) for p in message["parts"] if p["type"] == "tool_call"]
+        assert statuses == [("add", "error"), ("nope__tool", "error")]
+        tool_results = [m["content"] for m in fake_openai.requests[1].messages if m["role"] == "tool"]
+        assert "not valid JSON" in tool_results[0] and "no tool named" in tool_results[1]
+
+
+async def test_an_upstream_failure_ends_the_turn_with_an_explained_error(ws_url, mint, fake_openai):
+    fake_openai.error(500, "upstream exploded")
+    fake_openai.error(500, "upstream exploded")
+    fake_openai.error(500, "upstream exploded")
+    fake_openai.error(500, "upstream exploded")
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(assistant(fake_openai), ws_url("lobby"), agent_token(mint)),
+    ):
+        await start_thread(alice, "hi")
+        message = await reply_from(alice, timeout=30)
+        assert "model failed" in message["parts"][0]["text"]
+        ended = await alice.expect(lambda m: m.get("method") == "threads.turn" and m["params"]["event"] == "ended")
+        assert ended["params"]["data"]["status"] == "error"

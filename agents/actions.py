@@ -238,3 +238,33 @@ def raise_for_dispatch(dispatch: Dispatch) -> None:
         raise MeshError(ErrorCode.TOOL_FAILED, f"the agent {dispatch.identity!r} failed to start: {dispatch.error}")
     if dispatch.status in (Dispatch.Status.EXPIRED, Dispatch.Status.STOPPING, Dispatch.Status.STOPPED):
         raise MeshError(ErrorCode.UNAVAILABLE, f"the agent {dispatch.identity!r} is {dispatch.status}")
+
+
+ALWAYS_ON_RETRY_SECONDS = 30
+
+
+def do_keep_always_on() -> int:
+    """Dispatches each enabled always-on service into its room when no instance is live there
+    (none queued, running or stopping, none present). Returns how many it dispatched. Safe with
+    several agent hosts: `do_dispatch` serialises on the service's row and de-duplicates."""
+    started = 0
+    services = Service.objects.filter(
+        always_on=True, enabled=True, room__isnull=False, kind=Service.Kind.PYTHON
+    ).select_related("room__project")
+    for service in services:
+        room = service.room
+        assert room is not None
+        live = Dispatch.objects.live(settings.MESHSITE_AGENT_HOST_STALE_SECONDS).filter(service=service, room=room)
+        if live.exists() or Participant.objects.present().filter(room=room, agent=service.name).exists():
+            continue
+        recently_failed = Dispatch.objects.filter(
+            service=service,
+            room=room,
+            status=Dispatch.Status.FAILED,
+            ended_at__gte=timezone.now() - timedelta(seconds=ALWAYS_ON_RETRY_SECONDS),
+        )
+        if recently_failed.exists():
+            continue  # no crash loop: a failing agent is retried every ALWAYS_ON_RETRY_SECONDS
+        _dispatch, created = do_dispatch(room, service.name, {}, "always-on")
+        started += created
+    return started

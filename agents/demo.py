@@ -1,8 +1,11 @@
-"""The demo service of the embedded default: a TaskRunner a newcomer can call and ask at once."""
+"""The demo services of the embedded default: a TaskRunner a newcomer can call and ask at once, and
+the `assistant` ChatBot that answers in the lobby's threads."""
 
+import os
 from typing import Any
 
 from meshsite_client.agents import AskContext, TaskRunner
+from meshsite_client.agents.chatbot import ChatBot
 
 
 class WordCounter(TaskRunner):
@@ -32,3 +35,16 @@ class WordCounter(TaskRunner):
     async def ask(self, context: AskContext, arguments: Any) -> dict[str, int]:
         text = arguments["text"]
         return {"words": len(text.split()), "characters": len(text)}
+
+
+class Assistant(ChatBot):
+    """Answers in the lobby's threads with any OpenAI-compatible model: set OPENAI_API_KEY (or
+    OPENAI_BASE_URL for a local server, and OPENAI_MODEL) for the agent host. Without them it
+    says in the thread what to set."""
+
+    name = "assistant"
+    title = "Assistant"
+    description = "A helpful assistant for the people in this room. It can use the room's public tools."
+    rules = ["Answer briefly and plainly.", "Use a tool when it helps; say which one you used."]
+    model = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
+    tool_toolkits = ["*"]

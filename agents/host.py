@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +27,20 @@ from django.conf import settings
 
 from rooms.tokens import mint_token
 
-from .actions import do_claim_dispatches, do_end_dispatch, do_host_heartbeat, do_mark_running, stopping_dispatches
+from .actions import (
+    do_claim_dispatches,
+    do_end_dispatch,
+    do_host_heartbeat,
+    do_keep_always_on,
+    do_mark_running,
+    stopping_dispatches,
+)
 from .introspection import import_agent_class
 from .models import Dispatch
 
 logger = logging.getLogger(__name__)
 DRAIN_SECONDS = 30.0
+ALWAYS_ON_CHECK_SECONDS = 2.0
 
 
 @dataclass(eq=False)
@@ -49,6 +58,7 @@ class AgentHost:
         self.max_agents = max_agents
         self.running: dict[int, RunningAgent] = {}
         self.stopping = asyncio.Event()
+        self._always_on_checked = -ALWAYS_ON_CHECK_SECONDS
 
     async def run(self) -> None:
         """Claims and runs dispatches until `stop()`."""
@@ -57,6 +67,7 @@ class AgentHost:
         try:
             while not self.stopping.is_set():
                 await self._stop_requested()
+                await self._keep_always_on()
                 await self._claim()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), settings.MESHSITE_AGENT_HOST_POLL_SECONDS)
@@ -71,6 +82,19 @@ class AgentHost:
             for running in list(self.running.values()):
                 running.task.cancel()
         await asyncio.gather(*(r.task for r in list(self.running.values())), return_exceptions=True)
+
+    async def _keep_always_on(self) -> None:
+        now = time.monotonic()
+        if now - self._always_on_checked < ALWAYS_ON_CHECK_SECONDS:
+            return
+        self._always_on_checked = now
+        try:
+            started = await sync_to_async(do_keep_always_on)()
+        except Exception:
+            logger.exception("agent host: starting always-on services failed; retrying")
+            return
+        if started:
+            logger.info("agent host: dispatched %d always-on service(s)", started)
 
     async def _claim(self) -> None:
         room_left = self.max_agents - len(self.running)

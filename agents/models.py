@@ -40,6 +40,10 @@ class Service(models.Model):
     input_schema = models.JSONField(null=True, blank=True)
     output_schema = models.JSONField(null=True, blank=True)
     allow_multiple = models.BooleanField(default=False, help_text="Allow several instances in one room.")
+    always_on = models.BooleanField(
+        default=False,
+        help_text="Keep one instance in its room (needs a room): agent hosts start it whenever none is running.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
 
 def embedded_env(var_dir: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "REDIS_URL"))}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "REDIS_URL", "OPENAI_"))
+    }
     return {**env, "DJANGO_SETTINGS_MODULE": "meshsite.settings.local", "MESHSITE_VAR_DIR": str(var_dir)}
 
 
@@ -50,8 +52,25 @@ async def test_the_embedded_default_runs_with_no_configuration(tmp_path):
         assert minted["ws_url"] == f"ws://127.0.0.1:{port}/rooms/lobby/ws"
         async with await RawPeer.connect(minted["ws_url"], minted["token"]) as newcomer:
             assert newcomer.ready["room"] == {"name": "lobby", "project": "demo"}
-            listed = await newcomer.invoke("participants", "list")
-            assert [p["identity"] for p in listed["result"]["output"]["participants"]] == ["newcomer"]
+            # The always-on assistant (a ChatBot) is in the lobby, or joins in a moment.
+            if not any(p["agent"] == "assistant" for p in newcomer.ready["participants"]):
+                await newcomer.expect(
+                    lambda m: (
+                        m.get("method") == "participant.joined" and m["params"]["participant"]["agent"] == "assistant"
+                    ),
+                    timeout=20,
+                )
+            # With no model configured it answers in the thread with what to set.
+            created = await newcomer.invoke("threads", "create", {"title": "Hello"})
+            thread_id = created["result"]["output"]["thread"]["id"]
+            await newcomer.invoke("threads", "post", {"thread_id": thread_id, "text": "Hi!"})
+            answer = await newcomer.expect(
+                lambda m: (
+                    m.get("method") == "threads.message" and m["params"]["message"]["author"]["identity"] == "assistant"
+                ),
+                timeout=20,
+            )
+            assert "OPENAI_API_KEY" in answer["params"]["message"]["parts"][0]["text"]
             # The demo TaskRunner, run by the in-process agent host: call it, then ask it.
             agents = (await newcomer.invoke("agents", "list"))["result"]["output"]["agents"]
             [counter] = [a for a in agents if a["name"] == "word-counter"]

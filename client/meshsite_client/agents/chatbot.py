@@ -37,6 +37,7 @@ from ..llm import (
     stream_chat,
     trim_to_window,
 )
+from ..llm.stream import warm_up
 from ..llm.tokens import token_counter
 from ..records import ToolkitInfo
 from ..tools import Toolkit, tool
@@ -130,6 +131,11 @@ class ChatBot(SingleRoomAgent):
 
     async def on_start(self) -> None:
         self._unsubscribe_messages = self.room.on("threads.message", self._on_message)
+        # Loading a tokenizer and creating the HTTP client block the loop once: do it now, not in a turn.
+        config = self.llm_config()
+        await asyncio.to_thread(token_counter, config.model)
+        if config.is_configured:
+            await warm_up(config)
 
     async def on_stop(self) -> None:
         if self._unsubscribe_messages is not None:

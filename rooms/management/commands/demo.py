@@ -32,9 +32,12 @@ class Command(BaseCommand):
         if project is None:
             project = do_create_project("demo", "Demo project", owner=admin)
         Membership.objects.get_or_create(project=project, user=admin, defaults={"role": Membership.Role.OWNER})
-        Room.objects.get_or_create(project=project, name="lobby")
+        lobby, _created = Room.objects.get_or_create(project=project, name="lobby")
         if not Service.objects.filter(project=project, name="word-counter").exists():
             do_create_service(project, "word-counter", class_path="agents.demo.WordCounter")
+        if not Service.objects.filter(project=project, name="assistant").exists():
+            # always on in the lobby: the agent host starts it and keeps it there
+            do_create_service(project, "assistant", class_path="agents.demo.Assistant", room=lobby, always_on=True)
         if (
             "api_key" not in credentials
             or not project.api_keys.active().filter(prefix=credentials["api_key"][:10]).exists()
@@ -49,5 +52,7 @@ class Command(BaseCommand):
             f"  admin login: admin / {credentials.get('admin_password', '(set earlier)')}\n"
             f"  API key:     {credentials['api_key']}\n"
             f"  (kept in {credentials_file})\n"
-            '  demo agent:  word-counter (agents.call {"name": "word-counter"}, then agents.ask)'
+            '  demo agents: word-counter (agents.call {"name": "word-counter"}, then agents.ask)\n'
+            "               assistant, a ChatBot in the lobby's threads (set OPENAI_API_KEY, or OPENAI_BASE_URL\n"
+            "               and OPENAI_MODEL for a local server, before `make run`)"
         )

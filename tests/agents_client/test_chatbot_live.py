@@ -101,7 +101,7 @@ async def test_without_a_model_configured_the_bot_says_what_to_set(ws_url, mint,
 
 
 async def test_a_second_message_during_a_turn_is_queued_and_answered_next(ws_url, mint, fake_openai):
-    fake_openai.reply("First answer", hold_after=1)
+    fake_openai.reply("First answer", hold_after=2)
     fake_openai.reply("Second answer")
     async with (
         await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,

@@ -60,6 +60,11 @@ class Turn:
     text: str = ""
     parts: list[dict[str, Any]] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
+    # streamed events wait here for the turn's sender, so the turn never waits for them
+    outbox: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
+    # the model's function names offered this turn → (toolkit, tool, host of a private toolkit);
+    # per turn, since turns in several threads run at once, each offering its own asker's `ui`
+    tools: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
 
 
 class ChatBot(SingleRoomAgent):
@@ -95,8 +100,10 @@ class ChatBot(SingleRoomAgent):
         self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._current: dict[str, asyncio.Task[None]] = {}
-        self._tool_names: dict[str, tuple[str, str, str | None]] = {}
         self._unsubscribe_messages: Any = None
+        # threads this bot has read, kept current from notifications: seq -> message record
+        self._threads: dict[str, dict[int, dict[str, Any]]] = {}
+        self._unsubscribe_more: list[Any] = []
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -131,6 +138,11 @@ class ChatBot(SingleRoomAgent):
 
     async def on_start(self) -> None:
         self._unsubscribe_messages = self.room.on("threads.message", self._on_message)
+        self._unsubscribe_more = [
+            self.room.on("threads.message_updated", self._on_message_updated),
+            # notifications may have been missed while disconnected: read threads afresh
+            self.room.on("connection.restored", lambda _params: self._threads.clear()),
+        ]
         # Loading a tokenizer and creating the HTTP client block the loop once: do it now, not in a turn.
         config = self.llm_config()
         await asyncio.to_thread(token_counter, config.model)
@@ -140,14 +152,27 @@ class ChatBot(SingleRoomAgent):
     async def on_stop(self) -> None:
         if self._unsubscribe_messages is not None:
             self._unsubscribe_messages()
+        for unsubscribe in self._unsubscribe_more:
+            unsubscribe()
         for task in [*self._current.values(), *self._workers.values()]:
             task.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    def _remember(self, thread_id: str, message: dict[str, Any]) -> None:
+        known = self._threads.get(thread_id)
+        if known is not None and isinstance(message.get("seq"), int):
+            known[message["seq"]] = message
+
+    def _on_message_updated(self, params: dict[str, Any]) -> None:
+        message = params.get("message")
+        if isinstance(message, dict):
+            self._remember(str(params.get("thread_id")), message)
 
     def _on_message(self, params: dict[str, Any]) -> None:
         message = params.get("message")
         if not isinstance(message, dict):
             return
+        self._remember(str(params.get("thread_id")), message)
         author = message.get("author") or {}
         if author.get("participant_id") == self.room.participant.id or author.get("role") not in self.respond_to_roles:
             return
@@ -185,8 +210,9 @@ class ChatBot(SingleRoomAgent):
 
     async def _run_turn(self, turn: Turn) -> None:
         token = current_traceparent.set(turn.traceparent)
+        sender = asyncio.create_task(self._send_stream(turn))
         try:
-            await self._stream(turn, "started", {"asker": turn.asker})
+            self._stream(turn, "started", {"asker": turn.asker})
             status = "ok"
             try:
                 await self.answer(turn)
@@ -200,24 +226,45 @@ class ChatBot(SingleRoomAgent):
                 status = "error"
                 turn.text = (turn.text + "\n\n" if turn.text else "") + f"(the model failed: {exc})"
             finally:
-                await asyncio.shield(self._finish(turn, status))
+                await asyncio.shield(self._finish(turn, status, sender))
         finally:
             current_traceparent.reset(token)
 
-    async def _finish(self, turn: Turn, status: str) -> None:
+    async def _send_stream(self, turn: Turn) -> None:
+        """Sends the turn's streamed events in order, off the turn's own path."""
+        while (item := await turn.outbox.get()) is not None:
+            try:
+                await self.room.invoke("threads", "stream", item, traceparent=turn.traceparent)
+            except RpcError:
+                log.warning("could not stream %s of turn %s", item["event"], turn.turn_id, exc_info=True)
+
+    async def _finish(self, turn: Turn, status: str, sender: asyncio.Task[None]) -> None:
+        for part in turn.parts:
+            if part.get("status") == "running":  # cut short by an interruption
+                part.update(status="cancelled", error="the turn was interrupted before the tool answered")
         parts = ([{"type": "text", "text": turn.text}] if turn.text else []) + turn.parts
         if not parts:
             parts = [{"type": "text", "text": "(interrupted before answering)" if status == "interrupted" else ""}]
         try:
-            await self.room.invoke("threads", "post", {"thread_id": turn.thread_id, "parts": parts})
+            posted = await self.room.invoke(
+                "threads", "post", {"thread_id": turn.thread_id, "parts": parts}, traceparent=turn.traceparent
+            )
+            # the next turn may start before this message's own notification arrives
+            self._remember(turn.thread_id, posted["message"])
             usage = {
                 "input_tokens": sum(u.prompt_tokens for u in turn.usage),
                 "output_tokens": sum(u.completion_tokens for u in turn.usage),
             }
-            await self._stream(turn, "ended", {"status": status, "usage": usage})
+            self._stream(turn, "ended", {"status": status, "usage": usage})
             await self.on_turn_finished(turn, status)
         except MeshError:
             log.exception("could not post the end of turn %s in thread %s", turn.turn_id, turn.thread_id)
+        finally:
+            turn.outbox.put_nowait(None)
+            try:
+                await asyncio.wait_for(sender, 10)
+            except (TimeoutError, asyncio.CancelledError):
+                sender.cancel()
 
     async def on_turn_finished(self, turn: Turn, status: str) -> None:
         """Called after a turn's message is posted; `status` is ok, error or interrupted."""
@@ -247,7 +294,7 @@ class ChatBot(SingleRoomAgent):
     ) -> ChatResult:
         result = ChatResult()
         pending = ""
-        last = asyncio.get_running_loop().time()
+        last = float("-inf")  # the first delta goes out at once; later ones in batches
         async for event in stream_chat(config, messages, tools or None, traceparent=turn.traceparent):
             result.feed(event)
             if isinstance(event, TextDelta):
@@ -255,15 +302,15 @@ class ChatBot(SingleRoomAgent):
                 pending += event.text
                 now = asyncio.get_running_loop().time()
                 if now - last >= STREAM_INTERVAL:
-                    await self._stream(turn, "text", {"text": pending})
+                    self._stream(turn, "text", {"text": pending})
                     pending, last = "", now
             elif isinstance(event, ToolCallStarted):
-                await self._stream(turn, "tool_call_started", {"call_id": event.id, "name": event.name})
+                self._stream(turn, "tool_call_started", {"call_id": event.id, "name": event.name})
             elif isinstance(event, Usage):
                 turn.usage.append(event)
                 await self._record_usage(turn, event, config)
         if pending:
-            await self._stream(turn, "text", {"text": pending})
+            self._stream(turn, "text", {"text": pending})
         return result
 
     async def _record_usage(self, turn: Turn, usage: Usage, config: LLMConfig) -> None:
@@ -277,32 +324,42 @@ class ChatBot(SingleRoomAgent):
             "turn_id": turn.turn_id,
         }
         try:
-            await self.room.invoke("usage", "record", arguments)
+            await self.room.invoke("usage", "record", arguments, traceparent=turn.traceparent)
         except RpcError:
             log.exception("could not record usage of turn %s", turn.turn_id)
 
-    async def _stream(self, turn: Turn, event: str, data: dict[str, Any]) -> None:
-        arguments = {"thread_id": turn.thread_id, "turn_id": turn.turn_id, "event": event, "data": data}
-        try:
-            await self.room.invoke("threads", "stream", arguments)
-        except RpcError:
-            log.warning("could not stream %s of turn %s", event, turn.turn_id, exc_info=True)
+    def _stream(self, turn: Turn, event: str, data: dict[str, Any]) -> None:
+        turn.outbox.put_nowait({"thread_id": turn.thread_id, "turn_id": turn.turn_id, "event": event, "data": data})
 
     # -- the thread as chat messages -------------------------------------------------------------
 
     async def history(self, turn: Turn) -> list[dict[str, Any]]:
         """The thread so far as chat messages: this bot's messages as the assistant's (with their
-        tool calls and results), everyone else's as the user's, named."""
+        tool calls and results), everyone else's as the user's, named. A thread is read once
+        (`threads.get`, every page) and then kept current from its notifications."""
+        known = self._threads.get(turn.thread_id)
+        if known is None or sorted(known) != list(range(1, len(known) + 1)):
+            known = await self._read_thread(turn)
         messages: list[dict[str, Any]] = []
+        for seq in sorted(known):
+            messages += self._as_chat(known[seq])
+        return messages
+
+    async def _read_thread(self, turn: Turn) -> dict[int, dict[str, Any]]:
+        known: dict[int, dict[str, Any]] = {}
+        self._threads[turn.thread_id] = known  # notifications arriving meanwhile land here too
         since, more = 0, True
         while more:
             page = await self.room.invoke(
-                "threads", "get", {"thread_id": turn.thread_id, "since_seq": since, "limit": 200}
+                "threads",
+                "get",
+                {"thread_id": turn.thread_id, "since_seq": since, "limit": 200},
+                traceparent=turn.traceparent,
             )
             for message in page["messages"]:
-                messages += self._as_chat(message)
+                known[message["seq"]] = message
             since, more = page["next_since_seq"], page["more"]
-        return messages
+        return known
 
     def _as_chat(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         text = "\n".join(p["text"] for p in message["parts"] if p.get("type") == "text" and p.get("text"))
@@ -338,14 +395,14 @@ class ChatBot(SingleRoomAgent):
 
     async def select_tools(self, turn: Turn) -> list[dict[str, Any]]:
         """The tools offered to the model this turn (OpenAI `tools` format). Override to choose
-        per thread or asker."""
-        self._tool_names = {}
+        per thread or asker (this one records the names it offers in `turn.tools`)."""
+        turn.tools = {}
         toolkits = [tk for tk in self.room.toolkits if self._offered(tk, turn)]
         functions = []
         for toolkit in toolkits:
             for spec in toolkit.tools:
                 name = self._function_name(toolkit.name, spec.name)
-                self._tool_names[name] = (toolkit.name, spec.name, None if toolkit.public else toolkit.participant_id)
+                turn.tools[name] = (toolkit.name, spec.name, None if toolkit.public else toolkit.participant_id)
                 functions.append(
                     {
                         "type": "function",
@@ -382,11 +439,11 @@ class ChatBot(SingleRoomAgent):
         for the model and a `tool_call` part in the thread."""
         part: dict[str, Any] = {"type": "tool_call", "call_id": call.id, "status": "running"}
         turn.parts.append(part)
-        target = self._tool_names.get(call.name)
+        target = turn.tools.get(call.name)
         if target is None:
             part.update(toolkit="unknown", tool=call.name[:64], status="error", error="no such tool")
             output: Any = {"error": f"there is no tool named {call.name!r}"}
-            await self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "error"})
+            self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "error"})
             return output
         toolkit, tool_name, host = target
         part.update(toolkit=toolkit, tool=tool_name)
@@ -394,17 +451,17 @@ class ChatBot(SingleRoomAgent):
             arguments = call.arguments()
         except ValueError as exc:
             part.update(status="error", arguments=call.arguments_json[:2000], error=f"invalid JSON arguments: {exc}")
-            await self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "error"})
+            self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "error"})
             return {"error": f"the arguments were not valid JSON: {exc}"}
         part["arguments"] = arguments
         if self.needs_approval(toolkit, tool_name):
             approved_by = await self._ask_approval(turn, toolkit, tool_name, arguments)
             if approved_by is None:
-                part["status"] = "refused"
-                await self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "refused"})
+                part.update(status="refused", error="the person did not approve this tool call")
+                self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "refused"})
                 return {"error": "the person did not approve this tool call"}
             part["approved_by"] = approved_by
-        await self._stream(
+        self._stream(
             turn,
             "tool_call_started",
             {"call_id": call.id, "toolkit": toolkit, "tool": tool_name, "arguments": arguments},
@@ -417,6 +474,7 @@ class ChatBot(SingleRoomAgent):
                 participant_id=host,
                 on_behalf_of_id=turn.asker.get("participant_id") if self.act_on_behalf else None,
                 timeout=self.tool_timeout,
+                traceparent=turn.traceparent,
                 on_progress=lambda progress: self._stream(
                     turn, "tool_call_progress", {"call_id": call.id, "progress": progress}
                 ),
@@ -427,7 +485,7 @@ class ChatBot(SingleRoomAgent):
         else:
             part.update(status="ok", result=result)
             output = result
-        await self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": part["status"]})
+        self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": part["status"]})
         return output
 
     async def _ask_approval(self, turn: Turn, toolkit: str, tool_name: str, arguments: Any) -> str | None:
@@ -442,6 +500,7 @@ class ChatBot(SingleRoomAgent):
                 {"question": question, "choices": ["Allow", "Deny"]},
                 participant_id=asker,
                 timeout=self.approval_timeout,
+                traceparent=turn.traceparent,
             )
             if isinstance(answer, dict) and answer.get("answer") == "Allow":
                 return str(turn.asker.get("identity"))

@@ -37,6 +37,7 @@ PART_SCHEMA: dict[str, Any] = {
                 "result": {},
                 "error": {},
                 "approved_by": {"type": ["string", "null"]},
+                "refused_by": {"type": ["string", "null"]},
             },
             "required": ["call_id", "toolkit", "tool", "status"],
         },

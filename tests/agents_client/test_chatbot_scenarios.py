@@ -197,6 +197,7 @@ async def test_a_tool_needing_approval_asks_the_asker_in_their_ui(ws_url, mint, 
             assert tool_result[0]["content"] == "5"
         else:
             assert part["status"] == "refused" and "result" not in part and "not approve" in part["error"]
+            assert part["refused_by"] == "alice"
             assert "not approve" in tool_result[0]["content"]
             assert not any(m.get("method") == "tools.call" for m in bob.inbox)  # the tool never ran
 

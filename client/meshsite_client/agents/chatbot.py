@@ -47,6 +47,9 @@ from .single_room import SingleRoomAgent
 log = logging.getLogger("meshsite_client.agents.chatbot")
 
 BUSY_POLICIES = ("queue", "interrupt")
+# What one thread message may hold (threads/parts.py)
+MAX_TEXT = 100_000 - 100
+MAX_PARTS = 64
 # Text deltas are sent to readers at most this often (seconds); the rest is batched.
 STREAM_INTERVAL = 0.05
 
@@ -242,7 +245,10 @@ class ChatBot(SingleRoomAgent):
         for part in turn.parts:
             if part.get("status") == "running":  # cut short by an interruption
                 part.update(status="cancelled", error="the turn was interrupted before the tool answered")
-        parts = ([{"type": "text", "text": turn.text}] if turn.text else []) + turn.parts
+        text = turn.text if len(turn.text) <= MAX_TEXT else turn.text[:MAX_TEXT] + "… (cut: too long for one message)"
+        # a thread message holds at most MAX_PARTS parts: keep the latest tool calls
+        calls = turn.parts[-(MAX_PARTS - 1) :]
+        parts = ([{"type": "text", "text": text}] if text else []) + calls
         if not parts:
             parts = [{"type": "text", "text": "(interrupted before answering)" if status == "interrupted" else ""}]
         try:
@@ -455,12 +461,13 @@ class ChatBot(SingleRoomAgent):
             return {"error": f"the arguments were not valid JSON: {exc}"}
         part["arguments"] = arguments
         if self.needs_approval(toolkit, tool_name):
-            approved_by = await self._ask_approval(turn, toolkit, tool_name, arguments)
-            if approved_by is None:
-                part.update(status="refused", error="the person did not approve this tool call")
+            approved, decided_by = await self._ask_approval(turn, toolkit, tool_name, arguments)
+            if not approved:
+                reason = "the person did not approve this tool call" if decided_by else "nobody approved it in time"
+                part.update(status="refused", error=reason, refused_by=decided_by)
                 self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": "refused"})
                 return {"error": "the person did not approve this tool call"}
-            part["approved_by"] = approved_by
+            part["approved_by"] = decided_by
         self._stream(
             turn,
             "tool_call_started",
@@ -488,9 +495,9 @@ class ChatBot(SingleRoomAgent):
         self._stream(turn, "tool_call_ended", {"call_id": call.id, "status": part["status"]})
         return output
 
-    async def _ask_approval(self, turn: Turn, toolkit: str, tool_name: str, arguments: Any) -> str | None:
-        """Asks the person who started the turn, in their own tab (`ui.ask_user`); their identity
-        if they approve, None if they refuse, cannot be asked, or do not answer in time."""
+    async def _ask_approval(self, turn: Turn, toolkit: str, tool_name: str, arguments: Any) -> tuple[bool, str | None]:
+        """Asks the person who started the turn, in their own tab (`ui.ask_user`): (approved,
+        who decided); nobody decided when they cannot be asked or do not answer in time."""
         asker = turn.asker.get("participant_id")
         question = f"Allow {self.title or self.name} to run {toolkit}.{tool_name} with {json.dumps(arguments)[:500]}?"
         with contextlib.suppress(RpcError, TimeoutError):
@@ -502,9 +509,9 @@ class ChatBot(SingleRoomAgent):
                 timeout=self.approval_timeout,
                 traceparent=turn.traceparent,
             )
-            if isinstance(answer, dict) and answer.get("answer") == "Allow":
-                return str(turn.asker.get("identity"))
-        return None
+            decided_by = str(turn.asker.get("identity"))
+            return isinstance(answer, dict) and answer.get("answer") == "Allow", decided_by
+        return False, None
 
 
 def _safe_name(identity: str) -> str:

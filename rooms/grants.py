@@ -21,6 +21,8 @@ def default_grants(role: str, identity: str) -> dict[str, Any]:
         "storage": {"read": ["*"], "write": ["*"] if privileged else [f"users/{identity}/*"]},
         "queues": {"send": ["*"], "receive": ["*"] if privileged else []},
         "impersonate": role == "service",
+        # usage.summary of the caller's own room, or of its whole project
+        "usage": {"read": ["project"] if role == "service" else ["room"]},
     }
 
 

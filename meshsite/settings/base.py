@@ -153,6 +153,10 @@ MESHSITE_AGENT_TOKEN_TTL = env_int("MESHSITE_AGENT_TOKEN_TTL", 3600, minimum=1)
 MESHSITE_AGENT_PATHS = env_paths("MESHSITE_AGENT_PATHS", [])
 # Seconds before daphne closes any WebSocket regardless of activity; -1: never (tokens expire).
 MESHSITE_WS_MAX_AGE = env_int("MESHSITE_WS_MAX_AGE", -1, minimum=-1)
+# Cost (docs/billing.md): the one currency of every price, cost and budget on this server, and the
+# seconds a budget reservation (usage.reserve) holds its amount before it is released unsettled.
+MESHSITE_CURRENCY = env_str("MESHSITE_CURRENCY", "USD")
+MESHSITE_BUDGET_RESERVATION_SECONDS = env_int("MESHSITE_BUDGET_RESERVATION_SECONDS", 600, minimum=1)
 
 # --- Redis: channel layer, mesh bus, Celery broker. Unset: in-memory layer, in-process work.
 REDIS_URL = env_str("REDIS_URL", "")

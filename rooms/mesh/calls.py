@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -53,6 +54,8 @@ class PendingCall:
     task: "asyncio.Task[None] | None" = None
     # for calls the server makes itself: where the host's progress goes
     on_progress: Callable[[Any], Awaitable[None]] | None = None
+    # what the host said the call cost (its answer's result._meta.cost)
+    cost: Decimal = Decimal(0)
 
 
 @dataclass(eq=False)
@@ -108,6 +111,7 @@ def call_row(
         "tool": call.tool,
         "caller_id": caller.participant_id,
         "caller_identity": caller.identity,
+        "caller_agent": caller.agent,
         "on_behalf_of_id": obo.get("id", ""),
         "on_behalf_of_identity": obo.get("identity", ""),
         "host_id": call.host_id,
@@ -119,6 +123,7 @@ def call_row(
         "status": status,
         "error_code": int(error.code) if error else None,
         "error_message": error.message if error else "",
+        "cost": call.cost,
         "trace_id": call.span.trace_id,
         "span_id": call.span.span_id,
         "parent_span_id": call.span.parent_span_id,
@@ -140,6 +145,7 @@ def refusal_row(session: Session, params: Any, error: MeshError, size: int, node
         "tool": tool[:MAX_NAME_LENGTH] if isinstance(tool, str) else "",
         "caller_id": session.participant_id,
         "caller_identity": session.identity,
+        "caller_agent": session.agent,
         "on_behalf_of_id": "",
         "on_behalf_of_identity": "",
         "host_id": "",

@@ -20,6 +20,7 @@ from meshsite_client.protocol import encode_frame, utf8_size
 
 from meshsite.errors import ErrorCode, MeshError, invalid_params, not_found, permission_denied
 from observability.models import ToolCall
+from observability.pricing import reported_cost
 from toolkits.base import BuiltinToolkit, CallContext
 from toolkits.invocation import InvokeRequest
 from toolkits.registry import get_builtin
@@ -284,9 +285,12 @@ class Router:
                 ),
             )
         else:
-            output = message.get("result")
+            # result._meta is the host's word to the server (its cost), not output
+            output, call.cost, bad_cost = reported_cost(message.get("result"))
             errors = await call.spec.output_errors(output)
-            if errors:
+            if bad_cost:
+                await self._end(call, error=MeshError(ErrorCode.TOOL_FAILED, bad_cost))
+            elif errors:
                 error = MeshError(
                     ErrorCode.TOOL_FAILED, "the tool's output does not match its output_schema", errors=errors
                 )

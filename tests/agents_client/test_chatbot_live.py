@@ -164,3 +164,27 @@ async def test_an_upstream_failure_ends_the_turn_with_an_explained_error(ws_url,
         assert "model failed" in message["parts"][0]["text"]
         ended = await alice.expect(lambda m: m.get("method") == "threads.turn" and m["params"]["event"] == "ended")
         assert ended["params"]["data"]["status"] == "error"
+
+
+async def test_a_turn_over_a_hard_budget_is_refused_before_the_model_is_called(ws_url, mint, fake_openai, project):
+    from decimal import Decimal
+
+    from observability.models import Budget, ModelPrice
+
+    await asyncio.to_thread(
+        lambda: ModelPrice.objects.create(
+            model="gpt-test", kind="llm", input_per_million=Decimal("1000"), output_per_million=Decimal("1000")
+        )
+    )
+    await asyncio.to_thread(
+        lambda: Budget.objects.create(project=project, amount=Decimal("0.0001"), period="day", hard=True)
+    )
+    fake_openai.reply("never sent")
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(assistant(fake_openai), ws_url("lobby"), agent_token(mint)),
+    ):
+        await start_thread(alice, "an expensive question")
+        message = await reply_from(alice)
+        assert "budget" in message["parts"][0]["text"]
+        assert fake_openai.requests == []

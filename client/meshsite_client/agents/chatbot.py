@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MeshError, RpcError
+from ..errors import BudgetExceeded, MeshError, RpcError
 from ..llm import (
     ChatResult,
     LLMConfig,
@@ -52,6 +52,10 @@ MAX_TEXT = 100_000 - 100
 MAX_PARTS = 64
 # Text deltas are sent to readers at most this often (seconds); the rest is batched.
 STREAM_INTERVAL = 0.05
+
+
+class BudgetRefused(Exception):
+    """A budget does not allow the turn's next model call; the message says why."""
 
 
 @dataclass
@@ -225,6 +229,9 @@ class ChatBot(SingleRoomAgent):
             except NoLLMConfigured as exc:
                 status = "error"
                 turn.text = f"I can't answer yet: {exc}"
+            except BudgetRefused as exc:
+                status = "error"
+                turn.text = (turn.text + "\n\n" if turn.text else "") + f"I can't answer: {exc}"
             except LLMError as exc:
                 status = "error"
                 turn.text = (turn.text + "\n\n" if turn.text else "") + f"(the model failed: {exc})"
@@ -295,8 +302,59 @@ class ChatBot(SingleRoomAgent):
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(output)})
         turn.text += "\n\n(stopped: too many tool calls in one turn)"
 
+    async def _reserve(
+        self, turn: Turn, config: LLMConfig, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> str | None:
+        """Holds the model call's estimated cost against the budgets before anything is spent
+        (`usage.reserve`); raises BudgetRefused when a budget says no."""
+        counter = token_counter(config.model)
+        options = config.options
+        estimate = {
+            "kind": "llm",
+            "model": config.model,
+            "input_tokens": counter.count_messages(messages) + counter.count_tools(tools),
+            "output_tokens": int(options.get("max_completion_tokens") or options.get("max_tokens") or 1024),
+        }
+        try:
+            held = await self.room.invoke("usage", "reserve", estimate, traceparent=turn.traceparent)
+        except BudgetExceeded as exc:
+            raise BudgetRefused(exc.message) from None
+        except RpcError:
+            # a server without budgets (or a token without the grant): nothing to hold against
+            log.warning("could not reserve the cost of turn %s; going on without", turn.turn_id, exc_info=True)
+            return None
+        if held.get("needs_approval"):
+            question = "This answer goes over the room's soft budget. Go ahead?"
+            approved, _who = await self._ask(turn, question)
+            if not approved:
+                await self._release(turn, held["reservation_id"])
+                raise BudgetRefused("the answer would go over the soft budget, and nobody approved it")
+        return str(held["reservation_id"])
+
+    async def _release(self, turn: Turn, reservation_id: str) -> None:
+        with contextlib.suppress(RpcError):
+            await self.room.invoke("usage", "release", {"reservation_id": reservation_id}, traceparent=turn.traceparent)
+
     async def _complete(
         self, turn: Turn, config: LLMConfig, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> ChatResult:
+        reservation_id = await self._reserve(turn, config, messages, tools)
+        settled = False
+        try:
+            result = await self._stream_completion(turn, config, messages, tools, reservation_id)
+            settled = result.usage is not None
+            return result
+        finally:
+            if reservation_id is not None and not settled:
+                await asyncio.shield(self._release(turn, reservation_id))
+
+    async def _stream_completion(
+        self,
+        turn: Turn,
+        config: LLMConfig,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        reservation_id: str | None,
     ) -> ChatResult:
         result = ChatResult()
         pending = ""
@@ -314,13 +372,13 @@ class ChatBot(SingleRoomAgent):
                 self._stream(turn, "tool_call_started", {"call_id": event.id, "name": event.name})
             elif isinstance(event, Usage):
                 turn.usage.append(event)
-                await self._record_usage(turn, event, config)
+                await self._record_usage(turn, event, config, reservation_id)
         if pending:
             self._stream(turn, "text", {"text": pending})
         return result
 
-    async def _record_usage(self, turn: Turn, usage: Usage, config: LLMConfig) -> None:
-        arguments = {
+    async def _record_usage(self, turn: Turn, usage: Usage, config: LLMConfig, reservation_id: str | None) -> None:
+        arguments: dict[str, Any] = {
             "kind": "llm",
             "model": usage.model or config.model,
             "input_tokens": usage.prompt_tokens,
@@ -329,6 +387,8 @@ class ChatBot(SingleRoomAgent):
             "thread_id": turn.thread_id,
             "turn_id": turn.turn_id,
         }
+        if reservation_id is not None:
+            arguments["reservation_id"] = reservation_id
         try:
             await self.room.invoke("usage", "record", arguments, traceparent=turn.traceparent)
         except RpcError:
@@ -496,10 +556,13 @@ class ChatBot(SingleRoomAgent):
         return output
 
     async def _ask_approval(self, turn: Turn, toolkit: str, tool_name: str, arguments: Any) -> tuple[bool, str | None]:
-        """Asks the person who started the turn, in their own tab (`ui.ask_user`): (approved,
-        who decided); nobody decided when they cannot be asked or do not answer in time."""
-        asker = turn.asker.get("participant_id")
         question = f"Allow {self.title or self.name} to run {toolkit}.{tool_name} with {json.dumps(arguments)[:500]}?"
+        return await self._ask(turn, question)
+
+    async def _ask(self, turn: Turn, question: str) -> tuple[bool, str | None]:
+        """Asks the person who started the turn, in their own tab (`ui.ask_user`, Allow / Deny):
+        (approved, who decided); nobody decided when they cannot be asked or do not answer in time."""
+        asker = turn.asker.get("participant_id")
         with contextlib.suppress(RpcError, TimeoutError):
             answer = await self.room.invoke(
                 "ui",

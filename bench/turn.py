@@ -234,7 +234,7 @@ async def main() -> None:
             direct_upstream[args.warmup :],
         ),
     ]
-    lines.append(f"(threads.post round trip alone: p50 {statistics.median(post_rtts[args.warmup:]):.2f} ms)")
+    lines.append(f"(threads.post round trip alone: p50 {statistics.median(post_rtts[args.warmup :]):.2f} ms)")
     print("\n".join(lines))
 
 

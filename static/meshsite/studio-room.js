@@ -1,7 +1,9 @@
 // The Studio room page: the signed-in person as a participant of the room, with the room's
-// participants, toolkits, a tool invoker, a chat and the live event log. It hosts the private
-// `ui` toolkit, so agents can show this person toasts and ask them questions.
+// threads (conversations with people and agents), participants, toolkits, a tool invoker, a chat
+// and the live event log. It hosts the private `ui` toolkit, so agents can show this person
+// toasts and ask them questions.
 import { RoomClient, registerUiToolkit } from "./room.js";
+import { mountThreads } from "./studio-threads.js";
 
 const MAX_EVENTS = 200;
 const root = document.getElementById("room");
@@ -59,6 +61,10 @@ async function currentToken({ reason } = {}) {
 
 const client = new RoomClient(root.dataset.wsUrl, currentToken);
 window.meshsiteRoom = client; // for the browser console
+
+// -- threads: the room's conversations, with agents' turns live (studio-threads.js) -------------
+
+window.meshsiteThreads = mountThreads(client);
 
 // -- connection status --------------------------------------------------------------------------
 

@@ -134,12 +134,18 @@ class UsageToolkit(BuiltinToolkit):
         "budget would be passed; a soft one answers needs_approval: true.",
         input_schema={
             "type": "object",
-            "properties": {**AMOUNTS, "amount": MONEY, "ttl": {"type": "number", "minimum": 1, "maximum": 86400}},
+            "properties": {
+                **AMOUNTS,
+                "amount": MONEY,
+                "ttl": {"type": "number", "minimum": 1, "maximum": 86400},
+                # hold nothing (and write nothing) when no budget applies: the hot path of a turn
+                "only_if_budgeted": {"type": "boolean"},
+            },
             "additionalProperties": False,
         },
         output_schema={
             "type": "object",
-            "properties": {"reservation_id": {"type": "string"}, "needs_approval": {"type": "boolean"}},
+            "properties": {"reservation_id": {"type": ["string", "null"]}, "needs_approval": {"type": "boolean"}},
             "required": ["reservation_id", "needs_approval"],
         },
     )
@@ -151,6 +157,8 @@ class UsageToolkit(BuiltinToolkit):
         who = _who(ctx)
 
         def hold() -> dict[str, Any]:
+            if arguments.get("only_if_budgeted") and not budgets.applicable(who.project_id, who.room_id).exists():
+                return {"reservation_id": None, "needs_approval": False, "budgets": []}
             priced = True
             if "amount" in arguments:
                 try:

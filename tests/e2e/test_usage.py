@@ -210,3 +210,11 @@ async def test_a_host_reports_its_cost_in_result_meta_and_the_caller_gets_only_t
             "0.0125",
             3,
         )
+
+
+async def test_with_no_budget_a_conditional_reservation_holds_and_writes_nothing(ws_url, mint, project):
+    async with await RawPeer.connect(ws_url("lobby"), mint("assistant", role="agent", agent="assistant")) as agent:
+        estimate = {"kind": "llm", "model": "gpt-4o-mini", "input_tokens": 100, "only_if_budgeted": True}
+        held = (await agent.invoke("usage", "reserve", estimate))["result"]["output"]
+        assert held == {"reservation_id": None, "needs_approval": False, "budgets": []}
+    assert await asyncio.to_thread(lambda: Reservation.objects.filter(project=project).count()) == 0

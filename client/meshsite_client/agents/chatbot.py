@@ -314,6 +314,7 @@ class ChatBot(SingleRoomAgent):
             "model": config.model,
             "input_tokens": counter.count_messages(messages) + counter.count_tools(tools),
             "output_tokens": int(options.get("max_completion_tokens") or options.get("max_tokens") or 1024),
+            "only_if_budgeted": True,
         }
         try:
             held = await self.room.invoke("usage", "reserve", estimate, traceparent=turn.traceparent)
@@ -329,7 +330,8 @@ class ChatBot(SingleRoomAgent):
             if not approved:
                 await self._release(turn, held["reservation_id"])
                 raise BudgetRefused("the answer would go over the soft budget, and nobody approved it")
-        return str(held["reservation_id"])
+        reservation_id = held.get("reservation_id")
+        return str(reservation_id) if reservation_id else None
 
     async def _release(self, turn: Turn, reservation_id: str) -> None:
         with contextlib.suppress(RpcError):

@@ -22,7 +22,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BudgetExceeded, MeshError, RpcError
 from ..llm import (
@@ -43,6 +43,9 @@ from ..records import ToolkitInfo
 from ..tools import Toolkit, tool
 from ..tracing import current_traceparent, new_traceparent
 from .single_room import SingleRoomAgent
+
+if TYPE_CHECKING:
+    from ..client import RoomClient
 
 log = logging.getLogger("meshsite_client.agents.chatbot")
 
@@ -143,8 +146,18 @@ class ChatBot(SingleRoomAgent):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    async def start(self, room: RoomClient, *, requires_timeout: float | None = None) -> None:
+        # Listen from the moment the agent is in the room, not once its toolkits are registered:
+        # a message posted while it starts would otherwise never start a turn.
+        self._unsubscribe_messages = room.on("threads.message", self._on_message)
+        try:
+            await super().start(room, requires_timeout=requires_timeout)
+        except BaseException:
+            self._unsubscribe_messages()
+            self._unsubscribe_messages = None
+            raise
+
     async def on_start(self) -> None:
-        self._unsubscribe_messages = self.room.on("threads.message", self._on_message)
         self._unsubscribe_more = [
             self.room.on("threads.message_updated", self._on_message_updated),
             # notifications may have been missed while disconnected: read threads afresh

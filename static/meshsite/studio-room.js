@@ -4,22 +4,11 @@
 // toasts and ask them questions.
 import { RoomClient, registerUiToolkit } from "./room.js";
 import { mountThreads } from "./studio-threads.js";
+import { h } from "./studio-dom.js";
 
 const MAX_EVENTS = 200;
 const root = document.getElementById("room");
 const $ = (id) => document.getElementById(id);
-
-function h(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined && child !== false) node.append(child);
-  return node;
-}
 
 function compact(value, limit = 400) {
   let text;

@@ -2,6 +2,7 @@
 // the room's notifications, a composer, and the live preview of a ChatBot's turn (`threads.turn`:
 // thinking, streaming text, tool-call cards, an Interrupt button). Everything a participant wrote
 // is put in the page with textContent, never as HTML.
+import { h } from "./studio-dom.js";
 
 const THREAD_ID_RE = /^t_[0-9a-f]{16}$/;
 const HISTORY_PAGE = 200;
@@ -16,18 +17,6 @@ const STATUS_LABELS = {
   refused: "refused",
   cancelled: "cancelled",
 };
-
-function h(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined && child !== false) node.append(child);
-  return node;
-}
 
 /** Up to two letters for an avatar: "Ada Lovelace" → "AL", "studio-admin" → "SA", "bob" → "BO". */
 export function initials(name) {

@@ -4,5 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("rooms.urls")),
+    path("", include("observability.proxy.urls")),
     path("", include("rooms.studio_urls")),
 ]

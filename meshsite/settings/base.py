@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 
 from .env import env_bool, env_float, env_int, env_list, env_paths, env_str
+from .proxy import proxy_upstreams, proxy_url
 from .redis import redis_retry_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -157,6 +158,20 @@ MESHSITE_WS_MAX_AGE = env_int("MESHSITE_WS_MAX_AGE", -1, minimum=-1)
 # seconds a budget reservation (usage.reserve) holds its amount before it is released unsettled.
 MESHSITE_CURRENCY = env_str("MESHSITE_CURRENCY", "USD")
 MESHSITE_BUDGET_RESERVATION_SECONDS = env_int("MESHSITE_BUDGET_RESERVATION_SECONDS", 600, minimum=1)
+# The metering proxy (/v1/…, docs/billing.md "Metering proxy"): the OpenAI-compatible upstream it
+# forwards to (empty URL: the proxy answers 503), per-project overrides as JSON, the read timeout,
+# which token roles may use it, the output tokens a reservation assumes when a request sets no
+# max_tokens, the largest request body, and the threads that do its database work.
+MESHSITE_PROXY_UPSTREAM_URL = proxy_url(env_str("MESHSITE_PROXY_UPSTREAM_URL", ""))
+MESHSITE_PROXY_UPSTREAM_KEY = env_str("MESHSITE_PROXY_UPSTREAM_KEY", "")
+MESHSITE_PROXY_UPSTREAMS = proxy_upstreams(env_str("MESHSITE_PROXY_UPSTREAMS", ""))
+MESHSITE_PROXY_TIMEOUT = env_float("MESHSITE_PROXY_TIMEOUT", 600.0, minimum=1)
+MESHSITE_PROXY_ROLES = env_list("MESHSITE_PROXY_ROLES", ["agent", "service"])
+MESHSITE_PROXY_DEFAULT_OUTPUT_TOKENS = env_int("MESHSITE_PROXY_DEFAULT_OUTPUT_TOKENS", 4096, minimum=1)
+MESHSITE_PROXY_MAX_REQUEST_BYTES = env_int("MESHSITE_PROXY_MAX_REQUEST_BYTES", 32 * 1024 * 1024, minimum=1024)
+MESHSITE_PROXY_DB_THREADS = env_int("MESHSITE_PROXY_DB_THREADS", 8, minimum=1)
+# Seconds a credential the proxy has checked (and "no budget applies to it") is taken as it was.
+MESHSITE_PROXY_CACHE_SECONDS = env_float("MESHSITE_PROXY_CACHE_SECONDS", 5.0, minimum=0)
 
 # --- Redis: channel layer, mesh bus, Celery broker. Unset: in-memory layer, in-process work.
 REDIS_URL = env_str("REDIS_URL", "")

@@ -69,3 +69,16 @@ def server(django_db_setup: None, django_db_blocker: Any) -> Iterator[ServerProc
 @pytest.fixture
 def ws_url(server: ServerProcess) -> Callable[[str], str]:
     return server.ws_url
+
+
+@pytest.fixture(scope="module")
+def two_nodes(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two web nodes sharing Redis and the test database; a run without Redis skips (or, with
+    MESHSITE_REQUIRE_SERVICES=1, fails) through `require`."""
+    require("redis")
+    with django_db_blocker.unblock():
+        first = ServerProcess(redis_url=settings.REDIS_URL).start()
+        second = ServerProcess(redis_url=settings.REDIS_URL).start()
+    yield first, second
+    first.stop()
+    second.stop()

@@ -4,7 +4,7 @@ thread far longer than the model's window. The model is `FakeOpenAI` (the real w
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,18 +34,6 @@ UI_TOOLKIT = [
         },
     }
 ]
-
-
-@pytest.fixture(scope="module")
-def two_nodes(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis: set REDIS_URL")
-    with django_db_blocker.unblock():
-        first = ServerProcess(redis_url=settings.REDIS_URL).start()
-        second = ServerProcess(redis_url=settings.REDIS_URL).start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 def turn_event(name: str) -> Callable[[dict[str, Any]], bool]:

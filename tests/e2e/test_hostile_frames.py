@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from meshsite_client.protocol import ErrorCode
 
@@ -22,18 +21,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
 DEEP = "[" * 1000 + "]" * 1000  # 2 KB of nesting
 QUIET = 0.5  # how long "nobody receives anything" is watched
-
-
-@pytest.fixture(scope="module")
-def two_nodes(django_db_setup, django_db_blocker) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis: set REDIS_URL")  # the redis marker reports it
-    with django_db_blocker.unblock():
-        first = ServerProcess(redis_url=settings.REDIS_URL).start()
-        second = ServerProcess(redis_url=settings.REDIS_URL).start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 def frame(request_id: Any, method: str, params_json: str) -> str:

@@ -1,28 +1,13 @@
 """Caller and host on two daphne processes sharing Postgres (or the test SQLite file) and Redis."""
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
-from django.conf import settings
 from meshsite_client.protocol import ErrorCode
 
 from tests.support.peer import ADD_TOOL, RawPeer
-from tests.support.servers import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.asyncio]
-
-
-@pytest.fixture(scope="module")
-def two_nodes(django_db_setup, django_db_blocker) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis: set REDIS_URL")  # the marker check reports it; nothing to start
-    with django_db_blocker.unblock():
-        first = ServerProcess(redis_url=settings.REDIS_URL).start()
-        second = ServerProcess(redis_url=settings.REDIS_URL).start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 async def test_a_call_crosses_nodes_both_ways(two_nodes, mint):

@@ -4,9 +4,9 @@
 Every part runs in its own process: the upstream (`tests.support.fake_openai`, answering every
 request), two Meshsite servers (`manage.py serve`: SQLite embedded default, or `--database-url` for
 Postgres), and this script as the client (`httpx`, the `openai` SDK's transport). One server
-serves the proxy as `meshsite/urls.py` wires it, through Django (`proxy/django`); the other with it
-mounted ahead of Django (`proxy/mounted`, `observability.proxy.server`, via
-bench/proxy_mounted_settings.py). The proxy does its full work on every request: authenticates
+serves the proxy as `meshsite.asgi` wires it, mounted ahead of Django (`proxy/mounted`); the other
+through Django's URLs (`proxy/django`, via bench/proxy_through_django_settings.py). The proxy does
+its full work on every request: authenticates
 the caller (a credential seen in the last MESHSITE_PROXY_CACHE_SECONDS is not looked up again),
 looks for budgets (with `--budget`, there is one and every request reserves, then settles),
 forwards, and records priced usage.
@@ -200,8 +200,11 @@ async def main() -> None:
             )
             if args.database_url:
                 meshsite.env["DATABASE_URL"] = args.database_url
-        servers["proxy/mounted"].env.update(
-            {"DJANGO_SETTINGS_MODULE": "proxy_mounted_settings", "PYTHONPATH": str(Path(__file__).resolve().parent)}
+        servers["proxy/django"].env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "proxy_through_django_settings",
+                "PYTHONPATH": str(Path(__file__).resolve().parent),
+            }
         )
         meshsite = servers["proxy/django"]
         try:

@@ -1,6 +1,14 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class ObservabilityConfig(AppConfig):
     name = "observability"
     verbose_name = "Observability and cost"
+
+    def ready(self) -> None:
+        from .models import ModelPrice
+        from .pricing import forget_prices
+
+        post_save.connect(forget_prices, sender=ModelPrice, dispatch_uid="observability.forget_prices.save")
+        post_delete.connect(forget_prices, sender=ModelPrice, dispatch_uid="observability.forget_prices.delete")

@@ -2,6 +2,8 @@
 over the wire. Exact Decimal arithmetic throughout; a cost is rounded (half up) to 1e-9 once, at
 the end, because that is what the ledger stores."""
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
@@ -29,16 +31,45 @@ def _names(model: str) -> tuple[str, str | None, str]:
     return (bare, provider.lower(), model) if slash and bare else (model, None, model)
 
 
+# The price rows of each kind in this server's currency, newest first, by kind: (read at, rows).
+# Reading them is most of what pricing a usage record costs (tens of rows made into objects), so
+# each process keeps them MESHSITE_PRICE_CACHE_SECONDS; `effective_from` is still compared with
+# each usage's time, so a price scheduled ahead takes effect exactly on time.
+_rows: dict[str, tuple[float, list[ModelPrice]]] = {}
+_rows_lock = threading.Lock()
+
+
+def forget_prices(**_: Any) -> None:
+    """Drops the cached price rows (connected to ModelPrice's save and delete signals)."""
+    with _rows_lock:
+        _rows.clear()
+
+
+def price_rows(kind: str) -> list[ModelPrice]:
+    ttl = settings.MESHSITE_PRICE_CACHE_SECONDS
+    now = time.monotonic()
+    with _rows_lock:
+        entry = _rows.get(kind)
+    if entry is not None and now - entry[0] < ttl:
+        return entry[1]
+    rows = list(
+        ModelPrice.objects.filter(kind=kind, currency=settings.MESHSITE_CURRENCY).order_by("-effective_from", "-pk")
+    )
+    if ttl > 0:
+        with _rows_lock:
+            _rows[kind] = (now, rows)
+    return rows
+
+
 def find_price(kind: str, model: str, at: datetime) -> ModelPrice | None:
     """The price of `model` for `kind` in effect at `at`: among the rows whose name or pattern
     matches, the most specific name, and for that name the row with the latest `effective_from`
     not after `at`. Prices in another currency than the server's never apply."""
     bare, provider, full = _names(model)
-    candidates = ModelPrice.objects.filter(
-        kind=kind, effective_from__lte=at, currency=settings.MESHSITE_CURRENCY
-    ).order_by("-effective_from", "-pk")
     best: ModelPrice | None = None
-    for price in candidates:
+    for price in price_rows(kind):
+        if price.effective_from > at:
+            continue
         if price.provider and provider is not None and price.provider.lower() != provider:
             continue
         if not (fnmatchcase(full, price.model) or fnmatchcase(bare, price.model)):

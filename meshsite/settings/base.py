@@ -158,6 +158,9 @@ MESHSITE_WS_MAX_AGE = env_int("MESHSITE_WS_MAX_AGE", -1, minimum=-1)
 # seconds a budget reservation (usage.reserve) holds its amount before it is released unsettled.
 MESHSITE_CURRENCY = env_str("MESHSITE_CURRENCY", "USD")
 MESHSITE_BUDGET_RESERVATION_SECONDS = env_int("MESHSITE_BUDGET_RESERVATION_SECONDS", 600, minimum=1)
+# Seconds each process keeps the price table in memory; an edit in another process (the admin)
+# applies after at most this long (at once in the process that made it). 0: read on every use.
+MESHSITE_PRICE_CACHE_SECONDS = env_float("MESHSITE_PRICE_CACHE_SECONDS", 10.0, minimum=0)
 # The metering proxy (/v1/…, docs/billing.md "Metering proxy"): the OpenAI-compatible upstream it
 # forwards to (empty URL: the proxy answers 503), per-project overrides as JSON, the read timeout,
 # which token roles may use it, the output tokens a reservation assumes when a request sets no

@@ -1,7 +1,7 @@
 """Settings for the test suite: the same env-driven wiring, fast hashing, quiet logs."""
 
 from .base import *  # noqa: F403
-from .base import DATABASES, LOGGING, VAR_DIR
+from .base import DATABASES, LOGGING, VAR_DIR, env_float
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not SQLite's in-memory default: end-to-end tests start server processes that must
@@ -11,3 +11,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 SECRET_KEY = "meshsite-test-secret-key-not-for-production-use-0123456789"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}
+# Tests create prices in one process and price usage in a server process: read them every time
+# (tests/observability/test_price_cache.py turns the cache on).
+MESHSITE_PRICE_CACHE_SECONDS = env_float("MESHSITE_PRICE_CACHE_SECONDS", 0.0, minimum=0)

@@ -3,15 +3,13 @@
 Through Django's URLs (`views`), every request also pays for Django's request handling: a thread
 per request for the sync middleware (WhiteNoise) and the request signals, several hand-offs
 between that thread and the event loop. The proxy needs none of it (it authenticates with its own
-credentials and does its database work on its own threads), so it can be mounted in front:
+credentials and does its database work on its own threads), so `meshsite.asgi` mounts it in front:
 
-    # meshsite/asgi.py
-    from observability.proxy.asgi import mount
     application = ProtocolTypeRouter({"http": mount(django_asgi_app), "websocket": ...})
 
 `mount(app)` answers `/v1/chat/completions`, `/v1/embeddings` and `/v1/models` itself and hands
-everything else to `app`. `observability.proxy.server.application` is Meshsite's own ASGI
-application mounted so (`ASGI_APPLICATION = "observability.proxy.server.application"`).
+everything else to `app`. `meshsite.asgi.application_proxy_through_django` serves it through
+Django's URLs instead (to measure the difference, and so that both stay tested).
 """
 
 import asyncio

@@ -84,9 +84,9 @@ def proxy_server(
     upstream: Upstream,
     other_upstream: Upstream,
 ) -> Iterator[ServerProcess]:
-    """A server with the proxy served through Django's URLs (`django`, as `meshsite.asgi` wires
-    it) or mounted ahead of Django (`mounted`, `observability.proxy.server`): every test runs on
-    both."""
+    """A server with the proxy mounted ahead of Django (`mounted`, as `meshsite.asgi` wires it)
+    or served through Django's URLs (`django`, `application_proxy_through_django`): every test
+    runs on both."""
     env = {
         "MESHSITE_PROXY_UPSTREAM_URL": upstream.base_url,
         "MESHSITE_PROXY_UPSTREAM_KEY": UPSTREAM_KEY,
@@ -100,8 +100,8 @@ def proxy_server(
         "MESHSITE_PROXY_DEFAULT_OUTPUT_TOKENS": "1000",
         "MESHSITE_PROXY_MAX_REQUEST_BYTES": str(256 * 1024),
     }
-    if request.param == "mounted":
-        env["DJANGO_SETTINGS_MODULE"] = "tests.proxy.settings_mounted"
+    if request.param == "django":
+        env["DJANGO_SETTINGS_MODULE"] = "tests.proxy.settings_through_django"
     with django_db_blocker.unblock():
         process = ServerProcess(redis_url=settings.REDIS_URL or None, env=env).start()
     process.mode = request.param  # type: ignore[attr-defined]

@@ -131,3 +131,7 @@ class DispatchAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Background work: Workers, Celery worker health, task statistics (registered there).
+from . import worker_admin  # noqa: E402, F401

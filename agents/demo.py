@@ -1,10 +1,11 @@
-"""The demo services of the embedded default: a TaskRunner a newcomer can call and ask at once, and
-the `assistant` ChatBot that answers in the lobby's threads."""
+"""The demo services of the embedded default: a TaskRunner a newcomer can call and ask at once,
+the `assistant` ChatBot that answers in the lobby's threads, and the `word-stats` Worker that
+processes the lobby's `jobs` queue in the background."""
 
 import os
 from typing import Any
 
-from meshsite_client.agents import AskContext, TaskRunner
+from meshsite_client.agents import AskContext, TaskRunner, Worker, WorkerMessage
 from meshsite_client.agents.chatbot import ChatBot
 
 
@@ -48,3 +49,19 @@ class Assistant(ChatBot):
     rules = ["Answer briefly and plainly.", "Use a tool when it helps; say which one you used."]
     model = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
     tool_toolkits = ["*"]
+
+
+class WordStats(Worker):
+    """Counts the words of each text sent to the lobby's `jobs` queue and announces the result in
+    the room (`messaging.broadcast`, type `word-stats`)."""
+
+    name = "word-stats"
+    title = "Word stats"
+    description = "Background worker: counts the words of texts sent to the `jobs` queue."
+    queue = "jobs"
+
+    async def process_message(self, message: WorkerMessage) -> dict[str, Any]:
+        text = message.prompt()
+        result = {"message_id": message.id, "words": len(text.split()), "characters": len(text)}
+        await self.room.broadcast("word-stats", result)
+        return result

@@ -25,8 +25,6 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from rooms.tokens import mint_token
-
 from .actions import (
     do_claim_dispatches,
     do_end_dispatch,
@@ -37,6 +35,7 @@ from .actions import (
 )
 from .introspection import import_agent_class
 from .models import Dispatch
+from .tokens import agent_token
 
 logger = logging.getLogger(__name__)
 DRAIN_SECONDS = 30.0
@@ -152,21 +151,7 @@ class AgentHost:
         return running is not None and running.stop_reason is not None
 
     def _token(self, dispatch: Dispatch, agent: Any) -> str:
-        room = dispatch.room
-        token, _expires = mint_token(
-            project=room.project.slug,
-            room=room.name,
-            identity=dispatch.identity,
-            role="agent",
-            # its display name (participants.list, Studio) is its title
-            name=agent.title or dispatch.identity,
-            ttl=settings.MESHSITE_AGENT_TOKEN_TTL,
-            # the server vouches for which agent this is; its attributes only describe it
-            agent=dispatch.identity,
-            # joining with its agent attributes, the room knows what it is from participant.joined on
-            attributes=agent.agent_attributes(),
-        )
-        return token
+        return agent_token(dispatch.room, dispatch.identity, agent)
 
     def _instantiate(self, dispatch: Dispatch) -> Any:
         service = dispatch.service

@@ -139,3 +139,17 @@ class Dispatch(models.Model):
             "participant_id": self.participant_id or None,
             "error": self.error or None,
         }
+
+
+# Background work (Celery): defined apart, imported here so Django registers them.
+from .worker_models import CeleryWorkerBeat, TaskStat, WorkerMessage, WorkerService, WorkerSlot  # noqa: E402
+
+__all__ = [
+    "CeleryWorkerBeat",
+    "Dispatch",
+    "Service",
+    "TaskStat",
+    "WorkerMessage",
+    "WorkerService",
+    "WorkerSlot",
+]

@@ -1,9 +1,5 @@
-from django.urls import path
+"""Studio's pages live in the `studio` package; this module keeps the project's URL include."""
 
-from . import studio
+from studio.urls import urlpatterns
 
-urlpatterns = [
-    path("", studio.index, name="studio-index"),
-    path("studio/<slug:project>/<str:room>/", studio.room_page, name="studio-room"),
-    path("favicon.ico", studio.favicon, name="favicon"),
-]
+__all__ = ["urlpatterns"]

@@ -14,6 +14,7 @@ from django.conf import settings
 from rooms.actions.projects import do_create_api_key, do_create_project
 from rooms.models import Participant, Project
 from rooms.tokens import mint_token
+from tests.support.celery_worker import celery_worker, start_celery_worker  # noqa: F401 (fixtures)
 from tests.support.servers import ServerProcess
 from tests.support.services import require
 

@@ -12,6 +12,10 @@ BUILTIN_TOOLKITS: dict[str, str] = {
     "agents": "agents.toolkit.AgentsToolkit",
     "threads": "threads.toolkit.ThreadsToolkit",
     "usage": "observability.toolkit.UsageToolkit",
+    "vectors": "vectors.toolkit.VectorsToolkit",
+    "rag": "vectors.rag.RagToolkit",
+    "queues": "queues.toolkit.QueuesToolkit",
+    "storage": "files.toolkit.StorageToolkit",
 }
 # Reserved now so no participant can squat a name a later built-in needs.
 RESERVED_NAMES = frozenset(

@@ -10,8 +10,10 @@ from pathlib import Path
 import dj_database_url
 
 from .env import env_bool, env_float, env_int, env_list, env_paths, env_str
+from .mail import *  # noqa: F403  (email backend, inbound webhook secrets, MailWorker limits)
 from .proxy import proxy_upstreams, proxy_url
 from .redis import redis_retry_options
+from .vectors import *  # noqa: F403  (embeddings, chunking, HNSW and Indexer settings)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("MESHSITE_VAR_DIR", str(BASE_DIR / "var")))
@@ -35,6 +37,12 @@ INSTALLED_APPS = [
     "agents",
     "threads",
     "observability",
+    "queues",
+    "files",
+    "vectors",
+    "mail",
+    "voice",
+    "studio",
 ]
 
 MIDDLEWARE = [
@@ -104,7 +112,7 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"  # the Studio sign-in page (studio/views/auth.py)
 
 LOGGING = {
     "version": 1,
@@ -175,6 +183,23 @@ MESHSITE_PROXY_MAX_REQUEST_BYTES = env_int("MESHSITE_PROXY_MAX_REQUEST_BYTES", 3
 MESHSITE_PROXY_DB_THREADS = env_int("MESHSITE_PROXY_DB_THREADS", 8, minimum=1)
 # Seconds a credential the proxy has checked (and "no budget applies to it") is taken as it was.
 MESHSITE_PROXY_CACHE_SECONDS = env_float("MESHSITE_PROXY_CACHE_SECONDS", 5.0, minimum=0)
+# The largest queue message body, as compact UTF-8 JSON (docs/queues.md).
+MESHSITE_QUEUE_MAX_MESSAGE_BYTES = env_int("MESHSITE_QUEUE_MAX_MESSAGE_BYTES", 256 * 1024, minimum=1024)
+
+# Room storage (docs/storage.md): file contents live in the `files` storage backend (a filesystem
+# folder by default; replace STORAGES["files"] for S3 and the like), up to this many bytes a file;
+# the `storage` toolkit's write takes inline contents up to MESHSITE_STORAGE_INLINE_MAX_BYTES.
+MESHSITE_STORAGE_DIR = Path(env_str("MESHSITE_STORAGE_DIR", str(VAR_DIR / "files")))
+MESHSITE_STORAGE_MAX_BYTES = env_int("MESHSITE_STORAGE_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
+MESHSITE_STORAGE_INLINE_MAX_BYTES = env_int("MESHSITE_STORAGE_INLINE_MAX_BYTES", 512 * 1024, minimum=1)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "files": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MESHSITE_STORAGE_DIR), "file_permissions_mode": 0o600},
+    },
+}
 
 # --- Redis: channel layer, mesh bus, Celery broker. Unset: in-memory layer, in-process work.
 REDIS_URL = env_str("REDIS_URL", "")
@@ -203,3 +228,16 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# One queue and key prefix per deployment (and per test session), like the channel layer's prefix.
+CELERY_TASK_DEFAULT_QUEUE = env_str("MESHSITE_CELERY_QUEUE", f"{MESHSITE_REDIS_PREFIX}.tasks")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{MESHSITE_REDIS_PREFIX}.celery."}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers (agents/workers.py): the web node Celery-run Worker agents connect to (default: the
+# public URL, else this machine's port 8000), and seconds an idle Worker stays in its room.
+MESHSITE_WORKER_URL = env_str("MESHSITE_WORKER_URL", "")
+MESHSITE_WORKER_IDLE_SECONDS = env_float("MESHSITE_WORKER_IDLE_SECONDS", 30.0, minimum=0)
+MESHSITE_WORKER_SWEEP_SECONDS = env_float("MESHSITE_WORKER_SWEEP_SECONDS", 2.0, minimum=0.1)
+# Seconds a Celery pool process keeps its database connection between tasks (0: one per task);
+# Celery's Django fixup would otherwise close it around every task (it reuses it for this many).
+MESHSITE_CELERY_DB_CONN_MAX_AGE = env_int("MESHSITE_CELERY_DB_CONN_MAX_AGE", 300, minimum=0)
+CELERY_DB_REUSE_MAX = 1000 if MESHSITE_CELERY_DB_CONN_MAX_AGE else None

@@ -40,7 +40,7 @@ def route_of(path: str) -> str | None:
     return route if route in ROUTES else None
 
 
-def mount(app: ASGIApp) -> ASGIApp:
+def mount(app: Callable[..., Awaitable[None]]) -> ASGIApp:
     """`app`, with the proxy's routes answered ahead of it."""
 
     async def router(scope: Scope, receive: Receive, send: Send) -> None:

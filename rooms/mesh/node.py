@@ -307,6 +307,8 @@ class Node:
         toolkit_name = params["toolkit"]["name"] if method == "toolkits.changed" else None
         presence = method in PRESENCE_EVENTS
         thread_id = params.get("thread_id") if method.startswith("threads.") else None
+        # [grant section, names]: only sessions that may read every name / none of them (storage)
+        readers_of, not_readers_of = internal.get("readers_of"), internal.get("not_readers_of")
         for session in list(state.local.values()):
             if session.participant_id == exclude:
                 continue
@@ -315,6 +317,10 @@ class Node:
             if presence and not session.sees_presence:
                 continue
             if thread_id is not None and not session.grants.may("threads", "read", thread_id):
+                continue
+            if readers_of and not all(session.grants.may(readers_of[0], "read", n) for n in readers_of[1]):
+                continue
+            if not_readers_of and any(session.grants.may(not_readers_of[0], "read", n) for n in not_readers_of[1]):
                 continue
             if method == "participant.updated" and params["participant"]["id"] == session.participant_id:
                 session.record = params["participant"]

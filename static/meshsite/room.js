@@ -842,10 +842,14 @@ function callerName(ctx) {
 /**
  * Registers the PRIVATE toolkit `ui` on `room`, rendering into `rootElement`:
  * `ui.show_toast {message, level?}` → {"shown": true} and
- * `ui.ask_user {question, choices?}` → {"answer": "…"} once the person answers (declining fails
- * the call). Resolves with the server's Toolkit record.
+ * `ui.ask_user {question, choices?, schema?}` → {"answer": …} once the person answers (declining
+ * fails the call). A `schema` (JSON Schema of an object) asks with a form, when the page passes
+ * `renderForm(schema, {prefix})` → `{element, read() → {value, errors}}`; the answer is the
+ * filled-in object. With `pickFile(file, ctx)` → a file reference (the page stores the file), the
+ * toolkit also has `ui.ask_user_file {question, accept?}` → {"file": reference}.
+ * Resolves with the server's Toolkit record.
  */
-export function registerUiToolkit(room, rootElement, { toastMs = 10000 } = {}) {
+export function registerUiToolkit(room, rootElement, { toastMs = 10000, renderForm = null, pickFile = null } = {}) {
   const doc = rootElement.ownerDocument;
   const toasts = region(rootElement, "ui-toasts", "mesh-toasts", { role: "region", "aria-label": "Notifications" });
   const dialogs = region(rootElement, "ui-dialogs", "mesh-dialogs", { role: "region", "aria-label": "Questions" });
@@ -897,7 +901,26 @@ export function registerUiToolkit(room, rootElement, { toastMs = 10000 } = {}) {
         el(doc, "p", { className: "mesh-ask-question", id: questionId, text: args.question }),
       );
       let focus;
-      if (Array.isArray(args.choices) && args.choices.length) {
+      if (args.schema && renderForm) {
+        const form = renderForm(args.schema, { prefix: `ask-${key}` });
+        const formEl = el(
+          doc,
+          "form",
+          { className: "mesh-ask-schema", novalidate: true },
+          form.element,
+          el(doc, "div", { className: "actions" }, el(doc, "button", { type: "submit", className: "mesh-ask-submit", text: "Send" })),
+        );
+        formEl.addEventListener("submit", (event) => {
+          event.preventDefault();
+          const { value, errors } = form.read();
+          if (!errors.length) finish(null, value ?? {});
+        });
+        dialog.append(formEl);
+        focus = formEl.querySelector("input, select, textarea");
+      } else if (args.schema) {
+        finish(new Error("this client cannot show forms"));
+        return;
+      } else if (Array.isArray(args.choices) && args.choices.length) {
         const group = el(doc, "div", { className: "mesh-ask-choices", role: "group", "aria-labelledby": questionId });
         for (const choice of args.choices) {
           const button = el(doc, "button", { type: "button", className: "mesh-ask-choice", text: choice });
@@ -970,6 +993,10 @@ export function registerUiToolkit(room, rootElement, { toastMs = 10000 } = {}) {
               minItems: 1,
               maxItems: 20,
             },
+            schema: {
+              type: "object",
+              description: "A JSON Schema of an object: the person fills in a form and the answer is that object.",
+            },
           },
           required: ["question"],
           additionalProperties: false,
@@ -977,11 +1004,80 @@ export function registerUiToolkit(room, rootElement, { toastMs = 10000 } = {}) {
         },
         output_schema: {
           type: "object",
-          properties: { answer: { type: "string" } },
+          properties: { answer: { type: ["string", "object"] } },
           required: ["answer"],
         },
         handler: askUser,
       },
+      ...(pickFile ? [askUserFileTool()] : []),
     ],
   });
+
+  // `ui.ask_user_file`: the person picks a file; `pickFile` stores it and gives its reference.
+  function askUserFileTool() {
+    const handler = (args, ctx) =>
+      new Promise((resolve, reject) => {
+        const key = ctx.callId.replace(/[^a-zA-Z0-9_-]/g, "_");
+        const questionId = `ask-${key}-question`;
+        const inputId = `ask-${key}-file`;
+        const dialog = el(doc, "section", { className: "mesh-ask mesh-ask-file", role: "dialog", "aria-labelledby": questionId, "data-call-id": ctx.callId });
+        const input = el(doc, "input", { type: "file", id: inputId, className: "mesh-ask-input", accept: args.accept || null });
+        const status = el(doc, "p", { className: "mesh-ask-status", role: "status" });
+        const upload = el(doc, "button", { type: "submit", className: "mesh-ask-submit", text: "Upload" });
+        const form = el(doc, "form", { className: "mesh-ask-form" }, el(doc, "label", { for: inputId, text: "File" }), input, upload);
+        const decline = el(doc, "button", { type: "button", className: "mesh-ask-decline", text: "Decline" });
+        const finish = (error, file) => {
+          dialog.remove();
+          ctx.signal.removeEventListener("abort", onAbort);
+          if (error) reject(error);
+          else resolve({ file });
+        };
+        const onAbort = () => finish(ctx.signal.reason || new CallCancelled("cancelled"));
+        ctx.signal.addEventListener("abort", onAbort, { once: true });
+        form.addEventListener("submit", async (event) => {
+          event.preventDefault();
+          const file = input.files && input.files[0];
+          if (!file) {
+            status.textContent = "Choose a file first.";
+            return;
+          }
+          upload.disabled = true;
+          status.textContent = `Uploading ${file.name}…`;
+          try {
+            const reference = await pickFile(file, ctx);
+            if (!ctx.signal.aborted) finish(null, reference);
+          } catch (error) {
+            // The person may try again (another file, a retry) or decline.
+            status.textContent = `Upload failed: ${error.message}`;
+            upload.disabled = false;
+          }
+        });
+        decline.addEventListener("click", () => finish(new Error("the person declined to answer")));
+        dialog.append(
+          el(doc, "p", { className: "mesh-ask-from", text: `${callerName(ctx)} asks:` }),
+          el(doc, "p", { className: "mesh-ask-question", id: questionId, text: args.question }),
+          form,
+          status,
+          decline,
+        );
+        dialogs.append(dialog);
+        input.focus();
+      });
+    return {
+      name: "ask_user_file",
+      description: "Ask the person for a file; it is stored in the room's storage and the answer is its reference. Fails if they decline.",
+      input_schema: {
+        type: "object",
+        properties: {
+          question: { type: "string", minLength: 1, maxLength: 2000 },
+          accept: { type: "string", maxLength: 200, description: "File types to offer, as in <input accept>: '.csv,image/*'." },
+        },
+        required: ["question"],
+        additionalProperties: false,
+        examples: [{ question: "Which file should I read?" }],
+      },
+      output_schema: { type: "object", properties: { file: { type: "object" } }, required: ["file"] },
+      handler,
+    };
+  }
 }

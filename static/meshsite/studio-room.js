@@ -4,7 +4,9 @@
 // toasts and ask them questions.
 import { RoomClient, registerUiToolkit } from "./room.js";
 import { mountThreads } from "./studio-threads.js";
+import { mountAgents } from "./studio-agents.js";
 import { h } from "./studio-dom.js";
+import { schemaForm } from "./studio-schema-form.js";
 
 const MAX_EVENTS = 200;
 const root = document.getElementById("room");
@@ -51,9 +53,10 @@ async function currentToken({ reason } = {}) {
 const client = new RoomClient(root.dataset.wsUrl, currentToken);
 window.meshsiteRoom = client; // for the browser console
 
-// -- threads: the room's conversations, with agents' turns live (studio-threads.js) -------------
+// -- agents present and callable (studio-agents.js); the threads panel is mounted further down,
+// after the room-storage helpers its attachments use --------------------------------------------
 
-window.meshsiteThreads = mountThreads(client);
+window.meshsiteAgents = mountAgents(client);
 
 // -- connection status --------------------------------------------------------------------------
 
@@ -143,7 +146,16 @@ function renderToolkits() {
         h(
           "ul",
           { className: "tools", "aria-label": `Tools of ${t.name}` },
-          ...(t.tools || []).map((tool) => h("li", { className: "tool", title: tool.description || "" }, h("code", { text: tool.name }))),
+          ...(t.tools || []).map((tool) => {
+            // A chip opens its tool in the invoker.
+            // A link (not a button: its name would clash with the page's buttons, "send" or "post").
+            const chip = h("a", { href: "#invoker", className: "tool-chip", title: tool.description || `Open ${t.name}.${tool.name} in the invoker` }, h("code", { text: tool.name }));
+            chip.addEventListener("click", (event) => {
+              event.preventDefault();
+              openInInvoker(t, tool.name);
+            });
+            return h("li", { className: "tool" }, chip);
+          }),
         ),
       ),
     ),
@@ -174,18 +186,41 @@ function selectedTool() {
   return (toolkit && (toolkit.tools || []).find((t) => t.name === toolSelect.value)) || null;
 }
 
-/** Prefilled arguments: the schema's first example, its default, or its properties' ones, or {}. */
-export function exampleArguments(schema) {
-  if (!schema || typeof schema !== "object") return {};
-  if (Array.isArray(schema.examples) && schema.examples.length) return schema.examples[0];
-  if ("default" in schema) return schema.default;
-  const example = {};
-  for (const [name, property] of Object.entries(schema.properties || {})) {
-    if (!property || typeof property !== "object") continue;
-    if (Array.isArray(property.examples) && property.examples.length) example[name] = property.examples[0];
-    else if ("default" in property) example[name] = property.default;
+const formBox = $("invoke-form");
+const jsonBox = $("invoke-json");
+let argsForm = null; // the schema form of the selected tool
+
+function argsMode() {
+  return document.querySelector('input[name="args-mode"]:checked').value;
+}
+
+/** Switching views carries the arguments over: form → JSON as text, JSON → form when it parses. */
+function setArgsMode(mode) {
+  if (mode === "json" && argsForm) {
+    argsInput.value = JSON.stringify(argsForm.read({ quiet: true }).value ?? {}, null, 2);
+  } else if (mode === "form" && argsForm) {
+    try {
+      argsForm.write(JSON.parse(argsInput.value.trim() || "{}"));
+    } catch (error) {
+      showResult("error", `The JSON view does not parse, so the form kept its values: ${error.message}`);
+    }
   }
-  return example;
+  formBox.hidden = mode !== "form";
+  jsonBox.hidden = mode !== "json";
+}
+
+for (const radio of document.querySelectorAll('input[name="args-mode"]')) {
+  radio.addEventListener("change", () => setArgsMode(radio.value));
+}
+
+function openInInvoker(toolkit, toolName) {
+  toolkitSelect.value = toolkitKey(toolkit);
+  onToolkitChosen();
+  toolSelect.value = toolName;
+  onToolChosen();
+  $("invoker").scrollIntoView({ block: "nearest" });
+  const first = (argsMode() === "form" ? formBox : jsonBox).querySelector("input, select, textarea");
+  (first || toolSelect).focus();
 }
 
 function renderInvokerChoices() {
@@ -242,7 +277,10 @@ function onToolkitChosen() {
 function onToolChosen() {
   const tool = selectedTool();
   $("invoke-description").textContent = (tool && tool.description) || "";
-  argsInput.value = JSON.stringify(tool ? exampleArguments(tool.input_schema) : {}, null, 2);
+  $("invoke-schema-text").textContent = tool ? JSON.stringify(tool.input_schema, null, 2) : "";
+  argsForm = tool ? schemaForm(tool.input_schema, { prefix: "invoke-arg" }) : null;
+  formBox.replaceChildren(...(argsForm ? [argsForm.element] : []));
+  argsInput.value = JSON.stringify(argsForm ? argsForm.read({ quiet: true }).value ?? {} : {}, null, 2);
 }
 
 function showResult(status, value) {
@@ -262,11 +300,20 @@ $("invoker").addEventListener("submit", async (event) => {
     return;
   }
   let args;
-  try {
-    args = JSON.parse(argsInput.value.trim() || "{}");
-  } catch (error) {
-    showResult("error", `The arguments are not valid JSON: ${error.message}`);
-    return;
+  if (argsMode() === "form" && argsForm) {
+    const { value, errors } = argsForm.read();
+    if (errors.length) {
+      showResult("error", `Check the form: ${errors.map((e) => `${e.path} ${e.message}`).join("; ")}`);
+      return;
+    }
+    args = value ?? {};
+  } else {
+    try {
+      args = JSON.parse(argsInput.value.trim() || "{}");
+    } catch (error) {
+      showResult("error", `The arguments are not valid JSON: ${error.message}`);
+      return;
+    }
   }
   running = new AbortController();
   invokeButton.disabled = true;
@@ -294,6 +341,19 @@ cancelButton.addEventListener("click", () => {
 
 // -- chat ---------------------------------------------------------------------------------------
 
+/** The chat's "To": everyone, or one of the others present (kept when they stay). */
+function renderChatTargets() {
+  const select = $("chat-to");
+  const previous = select.value;
+  const me = client.participant && client.participant.id;
+  const others = [...client.participants.values()].filter((p) => p.id !== me);
+  select.replaceChildren(
+    h("option", { value: "", text: "everyone" }),
+    ...others.map((p) => h("option", { value: p.id, text: `${p.name || p.identity} (${p.id.slice(-6)})` })),
+  );
+  if (others.some((p) => p.id === previous)) select.value = previous;
+}
+
 function addChat(from, text, { mine = false, direct = false } = {}) {
   const log = $("chat-log");
   log.append(
@@ -302,7 +362,7 @@ function addChat(from, text, { mine = false, direct = false } = {}) {
       { className: `chat-message${mine ? " mine" : ""}${direct ? " direct" : ""}`, "data-from": from.identity || "" },
       h("time", { text: clock() }),
       h("strong", { className: "from", text: mine ? "you" : from.name || from.identity || from.id }),
-      direct ? h("span", { className: "badge private", text: "to you" }) : null,
+      direct ? h("span", { className: "badge private", text: mine ? "direct" : "to you" }) : null,
       h("span", { className: "text", text }),
     ),
   );
@@ -323,9 +383,12 @@ $("chat-form").addEventListener("submit", async (event) => {
   const text = input.value.trim();
   if (!text) return;
   errorEl.hidden = true;
+  const to = $("chat-to").value;
   try {
-    await client.broadcast("chat", { text });
-    addChat(client.participant || {}, text, { mine: true });
+    // To one participant (`messaging.send`) or to everyone (`messaging.broadcast`).
+    if (to) await client.sendMessage(to, "chat", { text });
+    else await client.broadcast("chat", { text });
+    addChat(client.participant || {}, text, { mine: true, direct: Boolean(to) });
     input.value = "";
   } catch (error) {
     errorEl.textContent = `Not sent: ${error.message}`;
@@ -366,12 +429,70 @@ client.on("connection.state", (params) => {
 });
 for (const method of ["room.ready", "participant.joined", "participant.updated", "participant.left"]) {
   client.on(method, () => {
+    renderChatTargets();
     renderParticipants();
     renderToolkits();
   });
 }
 client.on("toolkits.changed", renderToolkits);
 client.on("toolkits.hosted", renderToolkits);
+
+// -- room storage (the files API), for `ui.ask_user_file` and thread attachments --------------
+
+function safeFileName(name) {
+  return name.replace(/[^a-zA-Z0-9._-]/g, "_").replace(/^[.]+/, "") || "file";
+}
+
+function fileUrl(path) {
+  return `${root.dataset.filesUrl}${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** PUTs `file` at `path` with the tab's token; resolves with the stored file's record. */
+async function putFile(file, path) {
+  const response = await fetch(fileUrl(path), {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${await currentToken()}`, "Content-Type": file.type || "application/octet-stream" },
+    body: file,
+  });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // an error page, not JSON: the status says enough
+  }
+  if (!response.ok) throw new Error((body && body.error && body.error.message) || `HTTP ${response.status}`);
+  return body.file;
+}
+
+// A person's token may write under users/<identity>/ only (rooms/grants.py).
+const userFolder = () => `users/${client.participant.identity}`;
+
+/** Stores a file the person picked for `ui.ask_user_file`; its reference is the answer. */
+async function storeFile(file, ctx) {
+  const path = `${userFolder()}/uploads/${ctx.callId.replace(/[^a-zA-Z0-9_-]/g, "_")}-${safeFileName(file.name)}`;
+  return { name: file.name, ...(await putFile(file, path)) };
+}
+
+const threadFiles = root.dataset.filesUrl
+  ? {
+      upload(file, threadId) {
+        const unique = Math.random().toString(16).slice(2, 10);
+        return putFile(file, `${userFolder()}/attachments/${threadId}/${unique}-${safeFileName(file.name)}`);
+      },
+      async download(part) {
+        const response = await fetch(fileUrl(part.path), { headers: { Authorization: `Bearer ${await currentToken()}` } });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const url = URL.createObjectURL(await response.blob());
+        const link = h("a", { href: url, download: part.name || part.path.split("/").pop() });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      },
+    }
+  : null;
+
+window.meshsiteThreads = mountThreads(client, { files: threadFiles });
 
 // The `ui` toolkit is registered on the first connection; the client registers it again on
 // every later one by itself.
@@ -380,7 +501,7 @@ client.on("connection.state", async ({ state }) => {
   if (state !== "connected" || uiRegistering || client.hostedToolkits.includes("ui")) return;
   uiRegistering = true;
   try {
-    await registerUiToolkit(client, root);
+    await registerUiToolkit(client, root, { renderForm: schemaForm, pickFile: root.dataset.filesUrl ? storeFile : null });
   } catch (error) {
     console.error("meshsite: could not register the ui toolkit", error);
   } finally {

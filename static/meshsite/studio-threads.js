@@ -99,19 +99,26 @@ export function toolCard(call) {
   );
 }
 
-function partNode(part) {
+function partNode(part, files) {
   if (!part || typeof part !== "object") return null;
   if (part.type === "text") return part.text ? h("div", { className: "part-text", text: part.text }) : null;
   if (part.type === "tool_call") return toolCard(part);
   if (part.type === "attachment") {
     const size = Number.isInteger(part.size) ? ` · ${part.size} bytes` : "";
+    let open = null;
+    if (files && files.download) {
+      // The files API wants the tab's token, so a plain link cannot fetch it: fetch, then save.
+      open = h("button", { type: "button", className: "link attachment-open", text: "Download" });
+      open.addEventListener("click", () => files.download(part).catch((error) => alert(`Download failed: ${error.message}`)));
+    }
     return h(
       "div",
-      { className: "part-attachment" },
+      { className: "part-attachment", "data-path": part.path },
       h("span", { "aria-hidden": "true", text: "📎 " }),
       h("strong", { text: part.name || part.path }),
       h("span", { className: "muted", text: `${part.mime_type ? ` · ${part.mime_type}` : ""}${size}` }),
       h("code", { className: "attachment-path", text: part.path }),
+      open,
     );
   }
   return h("pre", { className: "part-unknown", text: json(part) });
@@ -135,7 +142,7 @@ function authorLine(who, { mine, time, extra } = {}) {
  * Mounts the threads panel on `client` (a connected or connecting RoomClient). The elements are
  * the template's (templates/studio/room.html); `pageSize` is how many threads a page lists.
  */
-export function mountThreads(client, { pageSize = 20 } = {}) {
+export function mountThreads(client, { pageSize = 20, files = null } = {}) {
   const $ = (id) => document.getElementById(id);
   const listEl = $("thread-list");
   const moreButton = $("threads-more");
@@ -277,7 +284,19 @@ export function mountThreads(client, { pageSize = 20 } = {}) {
   function messageNode(message) {
     const author = message.author || {};
     const mine = Boolean(client.participant && author.identity === client.participant.identity);
-    const parts = (message.parts || []).map(partNode).filter(Boolean);
+    const parts = (message.parts || []).map((part) => partNode(part, files)).filter(Boolean);
+    // A turn's message with tool calls links to the turn's trace (the server finds it from the
+    // thread's usage recorded before this message: see studio/views/traces.py).
+    const findTrace = document.getElementById("room").dataset.traceFindUrl;
+    const traced = findTrace && (message.parts || []).some((p) => p && p.type === "tool_call");
+    const traceLink = traced
+      ? h("a", {
+          className: "trace-link",
+          href: `${findTrace}?${new URLSearchParams({ thread: selected || "", before: message.created_at || "" })}`,
+          text: "trace",
+          title: "The calls of this turn, as a waterfall",
+        })
+      : null;
     return h(
       "li",
       {
@@ -290,7 +309,7 @@ export function mountThreads(client, { pageSize = 20 } = {}) {
       h(
         "div",
         { className: "message-body" },
-        authorLine(author, { mine, time: when(message.created_at) }),
+        authorLine(author, { mine, time: when(message.created_at), extra: traceLink }),
         ...(parts.length ? parts : [h("div", { className: "part-text muted", text: "(empty)" })]),
       ),
     );
@@ -334,6 +353,7 @@ export function mountThreads(client, { pageSize = 20 } = {}) {
     const usable = Boolean(selected) && client.state === "connected";
     composerInput.disabled = !usable;
     composerButton.disabled = !usable;
+    if (fileInput) fileInput.disabled = !usable;
   }
 
   function showConversationError(error, prefix = "") {
@@ -432,15 +452,49 @@ export function mountThreads(client, { pageSize = 20 } = {}) {
 
   // -- the composer ------------------------------------------------------------------------------
 
+  // Files picked for the next post: uploaded to the room's storage when it is posted.
+  const fileInput = $("composer-file");
+  const pendingList = $("composer-attachments");
+  let pending = [];
+
+  function renderPending() {
+    if (!pendingList) return;
+    pendingList.replaceChildren(
+      ...pending.map((file, index) => {
+        const remove = h("button", { type: "button", className: "link", text: "remove", "aria-label": `Do not attach ${file.name}` });
+        remove.addEventListener("click", () => {
+          pending = pending.filter((_, i) => i !== index);
+          renderPending();
+        });
+        return h("li", { "data-name": file.name }, h("span", { text: `📎 ${file.name} (${file.size} bytes) ` }), remove);
+      }),
+    );
+  }
+
+  if (fileInput && files) {
+    fileInput.addEventListener("change", () => {
+      pending = [...pending, ...fileInput.files];
+      fileInput.value = "";
+      renderPending();
+    });
+  }
+
   async function post() {
     const text = composerInput.value;
-    if (!selected || !text.trim()) return;
+    if (!selected || (!text.trim() && !pending.length)) return;
     const threadId = selected;
     composerButton.disabled = true;
     composerInput.disabled = true;
     try {
-      const { message } = await client.invoke("threads", "post", { thread_id: threadId, text });
+      const parts = text.trim() ? [{ type: "text", text }] : [];
+      for (const file of pending) {
+        const stored = await files.upload(file, threadId);
+        parts.push({ type: "attachment", path: stored.path, name: file.name, mime_type: stored.content_type, size: stored.size });
+      }
+      const { message } = await client.invoke("threads", "post", { thread_id: threadId, parts });
       composerInput.value = "";
+      pending = [];
+      renderPending();
       showConversationError(null);
       if (threadId === selected) putMessage(message);
     } catch (error) {

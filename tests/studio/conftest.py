@@ -1,5 +1,5 @@
 """Fixtures for the Studio browser tests: Debian's Chromium driven by playwright, signed in as a
-superuser through the real admin login form, on the room page of the session's server process."""
+superuser through the Studio sign-in page, on the room page of the session's server process."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -45,7 +45,7 @@ async def new_page(browser: Browser, server: ServerProcess, mint: Any) -> AsyncI
 
 @pytest.fixture
 async def room_page(new_page: Page, server: ServerProcess, superuser: Any) -> AsyncIterator[Page]:
-    """The Studio room page for acme/lobby, signed in through the admin login form, connected."""
+    """The Studio room page for acme/lobby, signed in through the Studio sign-in page, connected."""
     errors: list[str] = []
     new_page.on("pageerror", lambda error: errors.append(str(error)))
     await log_in(new_page, server, ROOM_PATH)

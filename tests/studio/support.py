@@ -6,7 +6,7 @@ from typing import Any
 from playwright.async_api import Page, expect
 
 from tests.support.peer import RawPeer
-from tests.support.servers import ServerProcess
+from tests.support.servers import ROOT, ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -24,6 +24,9 @@ PASSWORD = "studio-test-password"
 # The identity room_page mints for the signed-in user.
 IDENTITY = f"studio-{USERNAME}"
 ROOM_PATH = "/studio/acme/lobby/"
+# Screenshots of the main pages, kept as test artifacts (var/ is not versioned).
+SCREENSHOTS = ROOT / "var" / "screenshots"
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 
 def browser_participant_id(peer: RawPeer) -> str:
@@ -39,9 +42,9 @@ def output(response: dict[str, Any]) -> Any:
 
 
 async def log_in(page: Page, server: ServerProcess, next_path: str) -> None:
-    """Through the real admin login form, as the superuser of the `superuser` fixture."""
-    await page.goto(f"/admin/login/?next={next_path}")
+    """Through the Studio sign-in page, as the superuser of the `superuser` fixture."""
+    await page.goto(f"/login/?next={next_path}")
     await page.get_by_label("Username").fill(USERNAME)
     await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(f"{server.http_url}{next_path}")

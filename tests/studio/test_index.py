@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.e2e]
 
 async def test_the_studio_needs_a_signed_in_user(new_page: Page, server, superuser):
     await new_page.goto("/studio/acme/lobby/")
-    await expect(new_page).to_have_url(f"{server.http_url}/admin/login/?next=/studio/acme/lobby/")
+    await expect(new_page).to_have_url(f"{server.http_url}/login/?next=/studio/acme/lobby/")
 
 
 async def test_the_index_opens_a_room_by_name_and_then_lists_it(new_page: Page, server, superuser, mint):

@@ -33,7 +33,9 @@ def test_a_valid_name_opens_the_room(alice_client):
 
 @pytest.mark.parametrize("room", ["Stand_Up", "-lobby", "lobby-", "a" * 64, "", "café", "a/b"])
 def test_an_invalid_name_is_a_form_error(alice_client, room, django_assert_num_queries):
-    with django_assert_num_queries(4):  # session, user, projects, rooms
+    # session, user, projects, the rooms' count (none: no page query); the first visit also
+    # remembers the project in the session (begin, update, commit)
+    with django_assert_num_queries(7):
         page = alice_client.get("/", {"project": "acme", "room": room})
     assert page.status_code == 200
     form = page.context["form"]
@@ -70,3 +72,28 @@ def test_the_favicon_is_linked_and_favicon_ico_redirects_to_it(alice_client):
     icon = alice_client.get("/static/meshsite/favicon.svg")
     assert icon.status_code == 200
     assert b"<svg" in b"".join(icon.streaming_content)  # type: ignore[attr-defined]
+
+
+def test_the_rooms_list_pages_with_counts_in_a_pinned_number_of_queries(
+    alice_client, project, django_assert_num_queries
+):
+    from django.utils import timezone
+
+    from rooms.models import Participant, Room
+
+    rooms = Room.objects.bulk_create([Room(project=project, name=f"room-{n:02d}") for n in range(30)])
+    for n, room in enumerate(rooms[:3]):
+        for k in range(n + 1):
+            Participant.objects.create(
+                id=f"p_{n}{k}", room=room, identity=f"u{k}", role="user", node="n", joined_at=timezone.now()
+            )
+    alice_client.get("/")  # the first visit remembers the project in the session
+    with django_assert_num_queries(5):  # session, user, projects, the rooms' count, the page with counts
+        page = alice_client.get("/", {"page": 1})
+    shown = {room.name: room.present for room in page.context["page"].object_list}
+    assert len(shown) == 20 and (shown["room-00"], shown["room-01"], shown["room-02"], shown["room-03"]) == (1, 2, 3, 0)
+    with django_assert_num_queries(5):
+        second = alice_client.get("/", {"page": 2})
+    assert second.context["page"].object_list[0].name == "room-20"
+    counts = alice_client.get("/studio/acme/-/rooms/counts.json", {"rooms": "room-01,room-02,Bad_Name,room-29"})
+    assert counts.json() == {"rooms": {"room-01": 2, "room-02": 3, "room-29": 0}}

@@ -70,8 +70,9 @@ async def test_a_participant_joining_from_python_appears_with_its_attributes_and
 async def test_the_tool_invoker_calls_participants_list_and_shows_the_result(room_page: Page):
     await room_page.get_by_label("Toolkit", exact=True).select_option(label="participants")
     await room_page.get_by_label("Tool", exact=True).select_option("list")
+    await room_page.get_by_role("radio", name="JSON").check()
     await expect(room_page.get_by_label("Arguments (JSON)")).to_have_value("{}")
-    await room_page.get_by_role("button", name="Invoke").click()
+    await room_page.get_by_role("button", name="Invoke", exact=True).click()
     result = room_page.locator("#invoke-result")
     await expect(result).to_have_attribute("data-status", "ok")
     await expect(result).to_contain_text('"participants"')
@@ -81,15 +82,17 @@ async def test_the_tool_invoker_calls_participants_list_and_shows_the_result(roo
 async def test_the_tool_invoker_shows_the_servers_error_for_arguments_that_violate_the_schema(room_page: Page):
     await room_page.get_by_label("Toolkit", exact=True).select_option(label="participants")
     await room_page.get_by_label("Tool", exact=True).select_option("get")
+    # The JSON view sends what it holds, unchecked by the page: the server's error shows.
+    await room_page.get_by_role("radio", name="JSON").check()
     await room_page.get_by_label("Arguments (JSON)").fill("{}")
-    await room_page.get_by_role("button", name="Invoke").click()
+    await room_page.get_by_role("button", name="Invoke", exact=True).click()
     result = room_page.locator("#invoke-result")
     await expect(result).to_have_attribute("data-status", "error")
     await expect(result).to_contain_text('"code": -32003')
     await expect(result).to_contain_text("participant_id")
 
     await room_page.get_by_label("Arguments (JSON)").fill("{not json")
-    await room_page.get_by_role("button", name="Invoke").click()
+    await room_page.get_by_role("button", name="Invoke", exact=True).click()
     await expect(result).to_contain_text("not valid JSON")
 
 
@@ -103,11 +106,12 @@ async def test_the_tool_invoker_prefills_a_hosted_tools_example_reaches_its_pyth
         await room_page.get_by_label("Toolkit", exact=True).select_option(label="calc (hosted by bob)")
         await expect(room_page.get_by_label("Tool", exact=True)).to_have_value("add")
         await expect(room_page.locator("#invoke-description")).to_have_text("Add two numbers")
+        await room_page.get_by_role("radio", name="JSON").check()
         args = room_page.get_by_label("Arguments (JSON)")
         await expect(args).to_have_value('{\n  "a": 2,\n  "b": 3\n}')
         await expect(room_page.get_by_label("Target participant")).to_have_value(bob.id)
 
-        await room_page.get_by_role("button", name="Invoke").click()
+        await room_page.get_by_role("button", name="Invoke", exact=True).click()
         call = await bob.next_call()
         assert call["params"]["arguments"] == {"a": 2, "b": 3}
         assert call["params"]["caller"]["identity"] == IDENTITY
@@ -125,8 +129,9 @@ async def test_cancel_in_the_tool_invoker_cancels_the_call_at_its_host(room_page
         await bob.register("calc", [ADD_TOOL])
         await expect(room_page.locator('#toolkits li[data-toolkit="calc"]')).to_be_visible()
         await room_page.get_by_label("Toolkit", exact=True).select_option(label="calc (hosted by bob)")
+        await room_page.get_by_role("radio", name="JSON").check()
         await room_page.get_by_label("Arguments (JSON)").fill('{"a": 1, "b": 1}')
-        await room_page.get_by_role("button", name="Invoke").click()
+        await room_page.get_by_role("button", name="Invoke", exact=True).click()
         call = await bob.next_call()
         await expect(room_page.locator("#invoke-result")).to_have_attribute("data-status", "pending")
         await room_page.get_by_role("button", name="Cancel").click()
@@ -253,7 +258,7 @@ async def test_the_room_page_shows_every_panel_at_once_and_a_screenshot_is_kept(
         await room_page.get_by_role("button", name="Send").click()
         await room_page.get_by_label("Toolkit", exact=True).select_option(label="participants")
         await room_page.get_by_label("Tool", exact=True).select_option("list")
-        await room_page.get_by_role("button", name="Invoke").click()
+        await room_page.get_by_role("button", name="Invoke", exact=True).click()
         await expect(room_page.locator("#invoke-result")).to_have_attribute("data-status", "ok")
         toast = await agent.invoke(
             "ui", "show_toast", {"message": "calc is ready to use"}, participant_id=browser_participant_id(agent)
@@ -268,3 +273,19 @@ async def test_the_room_page_shows_every_panel_at_once_and_a_screenshot_is_kept(
         SCREENSHOT.parent.mkdir(exist_ok=True)
         await room_page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+async def test_a_direct_chat_message_reaches_only_the_chosen_participant(room_page: Page, ws_url, mint):
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("bob", name="Bob")) as bob,
+        await RawPeer.connect(ws_url("lobby"), mint("carol", name="Carol")) as carol,
+    ):
+        await expect(room_page.locator('#participants li[data-identity="carol"]')).to_be_visible()
+        await room_page.get_by_label("To", exact=True).select_option(label=f"Bob ({bob.id[-6:]})")
+        await room_page.get_by_label("Message").fill("just for bob")
+        await room_page.get_by_role("button", name="Send", exact=True).click()
+        message = await bob.notification("messaging.message")
+        assert (message["message"], message["to"]) == ({"text": "just for bob"}, bob.id)
+        await expect(room_page.locator("#chat-log li.mine")).to_contain_text("direct")
+        await asyncio.sleep(0.3)
+        assert not [m for m in carol.inbox if m.get("method") == "messaging.message"]

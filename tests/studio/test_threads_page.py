@@ -5,6 +5,7 @@ The model is the local OpenAI wire-format server (tests/support/fake_openai.py).
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -390,3 +391,32 @@ async def test_after_a_dropped_connection_the_selected_thread_reads_what_it_miss
         await expect(room_page.locator("#status")).to_have_attribute("data-state", "connected")
         await expect(history).to_have_count(2)
         await expect(history.nth(1).locator(".part-text")).to_have_text("while you were away")
+
+
+async def test_a_post_with_an_attachment_stores_it_in_the_room_and_a_python_peer_reads_it(
+    room_page: Page, ws_url, mint, tmp_path
+):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("agenda: ship it\n")
+    await new_thread(room_page, "With a file")
+    await room_page.get_by_label("Attach files").set_input_files(str(notes))
+    await expect(room_page.locator("#composer-attachments li")).to_have_attribute("data-name", "notes.txt")
+    await room_page.get_by_label("Write in this thread").fill("see the file")
+    await room_page.get_by_role("button", name="Post", exact=True).click()
+    message = room_page.locator("#thread-history > li").last
+    attachment = message.locator(".part-attachment")
+    await expect(attachment).to_contain_text("notes.txt")
+    await expect(message.locator(".part-text")).to_have_text("see the file")
+    await expect(room_page.locator("#composer-attachments li")).to_have_count(0)
+    path = await attachment.get_attribute("data-path")
+    assert path and path.startswith("users/studio-admin/attachments/t_") and path.endswith("-notes.txt")
+
+    async with await RawPeer.connect(ws_url("lobby"), mint("robot", role="agent")) as robot:
+        read = output(await robot.invoke("storage", "read", {"path": path}))
+        assert read["text"] == "agenda: ship it\n"
+
+    async with room_page.expect_download() as download_info:
+        await attachment.get_by_role("button", name="Download").click()
+    download = await download_info.value
+    assert download.suggested_filename == "notes.txt"
+    assert (tmp_path / "got.txt").write_bytes(Path(await download.path()).read_bytes()) == 16

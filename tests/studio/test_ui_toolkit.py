@@ -20,7 +20,8 @@ async def test_the_ui_toolkit_is_private_and_listed_for_the_browser_participant(
         [ui] = listed["toolkits"]
         assert ui["name"] == "ui" and ui["public"] is False
         assert ui["participant_identity"] == IDENTITY
-        assert {tool["name"] for tool in ui["tools"]} == {"show_toast", "ask_user"}
+        # ask_user_file too: this server has room storage (the files app) to keep the files in.
+        assert {tool["name"] for tool in ui["tools"]} == {"show_toast", "ask_user", "ask_user_file"}
         refused = await robot.invoke("ui", "show_toast", {"message": "hi"})
         assert refused["error"]["code"] == ErrorCode.PERMISSION_DENIED
 

@@ -30,6 +30,11 @@ Every request is recorded (`requests`, `RecordedRequest`): path, headers, the pa
 overhead measurements. `hold_after` + `hold` pause a stream until a test releases it (to
 interrupt a turn mid-stream); `RecordedRequest.disconnected` tells whether the client went away
 before the end.
+
+Audio (`tests/support/fake_openai_audio.py`): `POST /v1/audio/transcriptions` decodes the uploaded
+WAV (recorded in `audio_received`) and answers the next transcript queued with `transcribe(...)`;
+`POST /v1/audio/speech` with `response_format=pcm` streams a tone as 24 kHz PCM,
+`speech_seconds_per_char` per character of input.
 """
 
 from __future__ import annotations
@@ -172,6 +177,7 @@ class RecordedRequest:
     chunks_sent: int = 0
     disconnected: bool = False
     done: threading.Event = field(default_factory=threading.Event)
+    raw: bytes = b""  # the body as received (multipart audio uploads)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -253,6 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             received_at=received_at,
+            raw=raw,
         )
         fake._record(request)
         try:
@@ -265,6 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, request: RecordedRequest) -> None:
         fake = self.server.fake
+        if self.path.split("?")[0].rstrip("/") in ("/v1/audio/transcriptions", "/v1/audio/speech"):
+            self._audio(request)
+            return
         if self.path.split("?")[0].rstrip("/") != "/v1/chat/completions":
             self._error(request, ErrorReply(404, f"Unknown request URL: POST {self.path}", code="unknown_url"))
             return
@@ -292,6 +302,45 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(request, scripted)
         else:
             self._json(200, completion_body(request, scripted), scripted.headers, request=request)
+
+    def _audio(self, request: RecordedRequest) -> None:
+        from tests.support.fake_openai_audio import speech_pcm, transcription_request
+
+        fake = self.server.fake
+        if fake.api_key is not None and request.headers.get("authorization") != f"Bearer {fake.api_key}":
+            self._error(request, ErrorReply(401, "Incorrect API key provided.", code="invalid_api_key"))
+            return
+        if request.path.rstrip("/").endswith("/transcriptions"):
+            audio = transcription_request(request)
+            fake.audio_received.append(audio)
+            if audio.error is not None:
+                self._error(request, ErrorReply(400, audio.error))
+                return
+            with fake._lock:
+                text = fake.transcripts.popleft() if fake.transcripts else None
+            if text is None:
+                self._error(request, ErrorReply(500, "fake_openai: no scripted transcript left for this request"))
+                return
+            self._json(200, {"text": text, "usage": {"type": "duration", "seconds": audio.seconds}}, request=request)
+            return
+        body = request.body if isinstance(request.body, dict) else {}
+        if not isinstance(body.get("input"), str) or not body.get("voice") or not body.get("model"):
+            self._error(request, ErrorReply(400, "model, voice and input are required"))
+            return
+        if body.get("response_format") != "pcm":
+            self._error(request, ErrorReply(400, "fake_openai speaks only response_format=pcm"))
+            return
+        request.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/pcm")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in speech_pcm(body["input"], fake.speech_seconds_per_char):
+            if request.first_chunk_at is None:
+                request.first_chunk_at = time.perf_counter()
+            self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            request.chunks_sent += 1
+        self._write(b"0\r\n\r\n")
 
     # -- responses ----------------------------------------------------------------------------
 
@@ -400,6 +449,11 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self.released = threading.Event()
         self._script: deque[Scripted] = deque()
+        # audio endpoints: transcripts handed out in order, the audio each transcription received,
+        # and how long the generated speech (a tone) lasts per character of input
+        self.transcripts: deque[str] = deque()
+        self.audio_received: list[Any] = []
+        self.speech_seconds_per_char = 0.02
         self._lock = threading.Condition()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -468,6 +522,13 @@ class FakeOpenAI:
         self.script(error)
         return error
 
+    def transcribe(self, *texts: str) -> FakeOpenAI:
+        """Queue the transcripts `/v1/audio/transcriptions` answers, one per request, in order. The fake
+        recognises no speech: it checks and records the audio (`audio_received`) and returns these."""
+        with self._lock:
+            self.transcripts.extend(texts)
+        return self
+
     @property
     def pending(self) -> int:
         """Scripted items not yet used."""
@@ -482,6 +543,8 @@ class FakeOpenAI:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.transcripts.clear()
+            self.audio_received.clear()
         self.released.clear()
 
     # -- inspection ---------------------------------------------------------------------------

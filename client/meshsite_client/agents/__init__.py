@@ -6,10 +6,13 @@ from .errors import AgentError, AgentStopped, InvalidAnswer, InvalidAskArguments
 from .run import run_agent
 from .single_room import SingleRoomAgent
 from .task_runner import AskContext, TaskRunner, json_schema_of
+from .worker import Worker, WorkerMessage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .chatbot import ChatBot
+    from .mail_worker import MailReply, MailWorker
+    from .voicebot import VoiceBot
 
 
 def __getattr__(name: str) -> object:
@@ -18,6 +21,14 @@ def __getattr__(name: str) -> object:
         from .chatbot import ChatBot
 
         return ChatBot
+    if name in ("MailWorker", "MailReply"):  # needs the `llm` extra, like ChatBot
+        from . import mail_worker
+
+        return getattr(mail_worker, name)
+    if name == "VoiceBot":  # needs the `voice` extra (livekit, webrtcvad-wheels)
+        from .voicebot import VoiceBot
+
+        return VoiceBot
     raise AttributeError(name)
 
 
@@ -30,9 +41,14 @@ __all__ = [
     "ChatContext",
     "InvalidAnswer",
     "InvalidAskArguments",
+    "MailReply",
+    "MailWorker",
     "MissingToolkits",
     "SingleRoomAgent",
     "TaskRunner",
+    "VoiceBot",
+    "Worker",
+    "WorkerMessage",
     "json_schema_of",
     "run_agent",
 ]

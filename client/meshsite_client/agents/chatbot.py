@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,8 @@ class Turn:
     # the model's function names offered this turn → (toolkit, tool, host of a private toolkit);
     # per turn, since turns in several threads run at once, each offering its own asker's `ui`
     tools: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    # called with each piece of the answer's text as the model streams it (the VoiceBot speaks it)
+    on_text: Callable[[str], None] | None = None
 
 
 class ChatBot(SingleRoomAgent):
@@ -228,6 +231,11 @@ class ChatBot(SingleRoomAgent):
 
     # -- a turn --------------------------------------------------------------------------------
 
+    async def run_turn(self, turn: Turn) -> None:
+        """Runs one turn to its end (posted to the thread, usage recorded); cancelling it ends it
+        as interrupted. For turns that do not start from a thread message (the VoiceBot's)."""
+        await self._run_turn(turn)
+
     async def _run_turn(self, turn: Turn) -> None:
         token = current_traceparent.set(turn.traceparent)
         sender = asyncio.create_task(self._send_stream(turn))
@@ -378,6 +386,8 @@ class ChatBot(SingleRoomAgent):
             result.feed(event)
             if isinstance(event, TextDelta):
                 turn.text += event.text
+                if turn.on_text is not None:
+                    turn.on_text(event.text)
                 pending += event.text
                 now = asyncio.get_running_loop().time()
                 if now - last >= STREAM_INTERVAL:

@@ -38,6 +38,14 @@ class Command(BaseCommand):
         if not Service.objects.filter(project=project, name="assistant").exists():
             # always on in the lobby: the agent host starts it and keeps it there
             do_create_service(project, "assistant", class_path="agents.demo.Assistant", room=lobby, always_on=True)
+        from mail.demo import ensure_mail_demo
+
+        mailbox = ensure_mail_demo(project)  # the MailWorker answering assistant@meshsite.localhost
+        if not Service.objects.filter(project=project, name="word-stats").exists():
+            # a background Worker on the lobby's `jobs` queue (on Celery; in-process on the embedded default)
+            do_create_service(
+                project, "word-stats", class_path="agents.demo.WordStats", room=lobby, config={"queue": "jobs"}
+            )
         if (
             "api_key" not in credentials
             or not project.api_keys.active().filter(prefix=credentials["api_key"][:10]).exists()
@@ -54,5 +62,9 @@ class Command(BaseCommand):
             f"  (kept in {credentials_file})\n"
             '  demo agents: word-counter (agents.call {"name": "word-counter"}, then agents.ask)\n'
             "               assistant, a ChatBot in the lobby's threads (set OPENAI_API_KEY, or OPENAI_BASE_URL\n"
-            "               and OPENAI_MODEL for a local server, before `make run`)"
+            "               and OPENAI_MODEL for a local server, before `make run`)\n"
+            '               word-stats, a Worker on the lobby\'s queue "jobs": queues.send {"queue": "jobs",\n'
+            '               "body": "some text"} and it announces the count (messaging, type word-stats)\n'
+            f"               mail-assistant, a MailWorker answering {mailbox.address} in room "
+            f"'{mailbox.room.name}' (docs/mail.md: `manage.py mailsink`, then curl a .eml)"
         )

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from meshsite_client.protocol import CloseCode
 from twisted.internet import defer
 
+from files.streaming import create_streaming_application, wait_for_drain
 from rooms.mesh.node import stop_node
 
 if TYPE_CHECKING:
@@ -98,6 +99,19 @@ class MeshServer(Server):
         stopped.addBoth(lambda _: super(MeshServer, self).kill_all_applications())
         return stopped
 
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        """Daphne's, except that an HTTP application reads the request body as it asks for it
+        instead of all of it being queued in memory at once (files.streaming)."""
+        if scope.get("type") == "http" and hasattr(protocol, "content"):
+            return create_streaming_application(self, protocol, scope)
+        return super().create_application(protocol, scope)
+
+    async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
+        """Daphne's, except that a streamed response waits while the client is behind (files.streaming)."""
+        await super().handle_reply(protocol, message)
+        if message.get("type") == "http.response.body" and message.get("more_body"):
+            await wait_for_drain(self, protocol)
+
     async def stop_gracefully(self) -> None:
         if self.agent_host is not None:
             await self.agent_host.stop()  # its agents finish their in-flight asks first
@@ -126,6 +140,10 @@ class Command(BaseCommand):
 
                 server.agent_host = AgentHost(f"http://127.0.0.1:{options['port']}")
                 server.agent_host_task = asyncio.get_event_loop().create_task(server.agent_host.run())
+            # Without a broker, background work (Workers) runs in this process: agents/tasks.py
+            from agents.tasks import start_in_process
+
+            start_in_process(f"http://127.0.0.1:{options['port']}")
 
         server = MeshServer(
             application=get_default_application(),

@@ -1,0 +1,1 @@
+"""Studio page views, one module per page family."""

@@ -1,0 +1,20 @@
+"""The Indexer's Celery task: a thin interface over vectors.indexer (STYLE.md #7, #8)."""
+
+from observability.tasks import background_task
+
+from .actions import claim_job, do_finish_job
+from .embeddings import EmbeddingFailed, NoEmbeddings
+from .indexer import run_job
+from .models import IndexJob
+
+
+@background_task("vectors.run_index_job", autoretry_for=(EmbeddingFailed,), max_retries=6, retry_backoff=2)
+def run_index_job(job_id: str) -> None:
+    job = claim_job(job_id)
+    if job is None:
+        return  # finished by an earlier delivery, or gone with its room
+    try:
+        run_job(job)
+    except NoEmbeddings as error:
+        # permanent until an operator installs or configures a backend: say so on the job
+        do_finish_job(job, IndexJob.Status.FAILED, detail=str(error))

@@ -13,6 +13,7 @@ from mail.sink import SmtpSink
 
 class Command(BaseCommand):
     help = "Run a local SMTP server that shows the mail Meshsite sends (replies of MailWorkers)."
+    requires_system_checks: list[str] = []  # it serves no Meshsite request: the server's checks are not its own
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")

@@ -142,6 +142,9 @@ SERVICE_COMMANDS = {
 
 class Command(BaseCommand):
     help = "Mint tokens, manage projects and API keys, and work in a room from the terminal."
+    # a terminal tool: the server's system checks (`manage.py check`, `serve`) would only clutter
+    # what it prints, which scripts read
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)

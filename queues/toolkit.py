@@ -28,6 +28,11 @@ MESSAGE_ID = {"type": "string", "minLength": 1, "maxLength": 24}
 RECEIPT = {"type": "string", "minLength": 1, "maxLength": 48}
 SECONDS = {"type": "number", "minimum": 0, "maximum": MAX_DELAY}
 LEASE = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_VISIBILITY_TIMEOUT}
+MESSAGES = {
+    "type": "object",
+    "properties": {"messages": {"type": "array", "items": {"type": "object"}}},
+    "required": ["messages"],
+}
 COUNTS = {
     "visible": {"type": "integer"},
     "in_flight": {"type": "integer"},
@@ -99,11 +104,7 @@ class QueuesToolkit(BuiltinToolkit):
             "required": ["queue"],
             "additionalProperties": False,
         },
-        output_schema={
-            "type": "object",
-            "properties": {"messages": {"type": "array", "items": {"type": "object"}}},
-            "required": ["messages"],
-        },
+        output_schema=MESSAGES,
     )
     async def receive(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
         queue = check(ctx, "receive", arguments["queue"])
@@ -201,11 +202,7 @@ class QueuesToolkit(BuiltinToolkit):
             "required": ["queue"],
             "additionalProperties": False,
         },
-        output_schema={
-            "type": "object",
-            "properties": {"messages": {"type": "array", "items": {"type": "object"}}},
-            "required": ["messages"],
-        },
+        output_schema=MESSAGES,
     )
     async def peek(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
         queue = check(ctx, "receive", arguments["queue"])

@@ -1,7 +1,7 @@
 """The metering proxy over a real server process whose upstream is the fake OpenAI server.
 
 `upstream` is `tests.support.fake_openai.FakeOpenAI` (one per module, reset before each test),
-plus `POST /v1/embeddings`, which that fake does not speak; it insists on the proxy's own upstream
+plus `POST /v1/embeddings` (tests/support/fake_embeddings.py); it insists on the proxy's own upstream
 key, so a request that reaches it with the caller's credential fails. `other_upstream` is the
 per-project upstream of project `other` (MESHSITE_PROXY_UPSTREAMS); project `nowhere`'s upstream
 does not listen.
@@ -20,43 +20,14 @@ from observability.models import ModelPrice, UsageRecord
 from rooms.actions.projects import do_create_api_key, do_create_project
 from rooms.models import Project
 from tests.observability.conftest import LONG_AGO
-from tests.support.fake_openai import ErrorReply, FakeOpenAI, RecordedRequest, _Handler
+from tests.support.fake_embeddings import FakeOpenAIEmbeddings
+from tests.support.fake_openai import RecordedRequest
 from tests.support.servers import ServerProcess, free_port
 
 UPSTREAM_KEY = "sk-upstream-secret"
 
 
-class _Handler2(_Handler):
-    """The fake's handler, with embeddings: one 3-dimensional vector per input, usage of a
-    token per 4 characters (at least 1) per input."""
-
-    def _handle(self, request: RecordedRequest) -> None:
-        if self.path.split("?")[0].rstrip("/") != "/v1/embeddings":
-            super()._handle(request)
-            return
-        fake = self.server.fake
-        if fake.api_key is not None and request.headers.get("authorization") != f"Bearer {fake.api_key}":
-            self._error(request, ErrorReply(401, "Incorrect API key provided.", code="invalid_api_key"))
-            return
-        inputs = request.body.get("input") if isinstance(request.body, dict) else None
-        inputs = inputs if isinstance(inputs, list) else [inputs]
-        tokens = sum(max(1, len(str(text)) // 4) for text in inputs)
-        body = {
-            "object": "list",
-            "data": [{"object": "embedding", "index": n, "embedding": [0.1 * n, 0.2, 0.3]} for n in range(len(inputs))],
-            "model": request.body.get("model"),
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
-        self._json(200, body, request=request)
-
-
-class Upstream(FakeOpenAI):
-    def start(self) -> "Upstream":
-        super().start()
-        assert self._server is not None
-        self._server.RequestHandlerClass = _Handler2
-        return self
-
+class Upstream(FakeOpenAIEmbeddings):
     def wait_done(self, timeout: float = 10) -> RecordedRequest:
         """The last request, once the fake finished answering it."""
         request = self.wait_for_requests(1, timeout)[-1]

@@ -10,7 +10,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.studio.support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, ROOM_PATH, USERNAME, log_in
 from tests.support.servers import ServerProcess
-from tests.support.services import REQUIRE_SERVICES
+from tests.support.services import unavailable
 
 expect.set_options(timeout=10_000)
 
@@ -24,10 +24,7 @@ def superuser(project: Any) -> Any:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     if not CHROMIUM.exists():
-        reason = f"needs Chromium at {CHROMIUM}: run .ci/install-chromium"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"MESHSITE_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable(f"needs Chromium at {CHROMIUM}: run .ci/install-chromium")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield browser

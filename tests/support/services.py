@@ -5,6 +5,7 @@ reason. CI sets MESHSITE_REQUIRE_SERVICES=1, which turns such a skip into a fail
 """
 
 import os
+from typing import NoReturn
 
 import pytest
 from django.conf import settings
@@ -21,10 +22,15 @@ def missing_service(marker: str) -> str | None:
     return None
 
 
-def require(marker: str) -> None:
-    reason = missing_service(marker)
-    if reason is None:
-        return
+def unavailable(reason: str) -> NoReturn:
+    """Skips the running test for `reason` (what it needs and how to get it), or fails it under
+    MESHSITE_REQUIRE_SERVICES=1."""
     if REQUIRE_SERVICES:
         pytest.fail(f"MESHSITE_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require(marker: str) -> None:
+    reason = missing_service(marker)
+    if reason is not None:
+        unavailable(reason)

@@ -14,7 +14,7 @@ from rooms.actions.rooms import do_create_room
 from rooms.grants import Grants, default_grants, merge_grants
 from rooms.models import Project, Room
 from tests.support.servers import ServerProcess
-from tests.support.services import REQUIRE_SERVICES
+from tests.support.services import unavailable
 from vectors.embeddings import local_model_installed
 from vectors.models import IndexJob
 
@@ -39,10 +39,7 @@ def require_local_model() -> None:
     MESHSITE_REQUIRE_SERVICES=1 (CI installs it) and are skipped otherwise, saying what to run."""
     if local_model_installed():
         return
-    reason = "needs the local embedding model: run `make install-embeddings`"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"MESHSITE_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable("needs the local embedding model: run `make install-embeddings`")
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import pytest
 from meshsite_client.voice.audio import SAMPLE_RATE, AudioFrame, frames_of, resample
 
-from tests.support.services import REQUIRE_SERVICES
+from tests.support.services import unavailable
 
 SILENCE = 300  # |sample| below this is silence (espeak pads its output with digital silence)
 
@@ -22,10 +21,7 @@ SILENCE = 300  # |sample| below this is silence (espeak pads its output with dig
 def need_espeak() -> str:
     path = shutil.which("espeak-ng")
     if path is None:
-        reason = "needs espeak-ng (apt-get install espeak-ng) to synthesise the speech it feeds the VAD"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"MESHSITE_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("needs espeak-ng (apt-get install espeak-ng) to synthesise the speech it feeds the VAD")
     return path
 
 

@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import json
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -395,8 +396,8 @@ class Meshsite:
         ):
             self.manage("mesh", "create-project", "bench")
 
-    def token(self, identity: str) -> str:
-        return self.manage("mesh", "token", "--project", "bench", "--room", "relay", "--identity", identity)
+    def token(self, identity: str, room: str = "relay") -> str:
+        return self.manage("mesh", "token", "--project", "bench", "--room", room, "--identity", identity)
 
     def serve(self) -> int:
         port = free_port()
@@ -530,8 +531,11 @@ async def main() -> None:
             mesh.prepare()
             caller_port = mesh.serve()
             host_port = mesh.serve() if setup == "redis" else caller_port
-            caller_url = f"ws://127.0.0.1:{caller_port}/rooms/relay/ws?token={mesh.token('caller')}"
-            host_url = f"ws://127.0.0.1:{host_port}/rooms/relay/ws?token={mesh.token('host')}"
+            # A room of its own per run: with a shared DATABASE_URL, an earlier run's host can still
+            # be on record as present (its node not yet swept as lost) and would be routed to.
+            room = f"relay-{secrets.token_hex(4)}"
+            caller_url = f"ws://127.0.0.1:{caller_port}/rooms/{room}/ws?token={mesh.token('caller', room)}"
+            host_url = f"ws://127.0.0.1:{host_port}/rooms/{room}/ws?token={mesh.token('host', room)}"
             results = await measure(caller_url, host_url, args.calls, warmup, mesh.pids)
         finally:
             mesh.stop()

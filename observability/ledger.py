@@ -5,9 +5,10 @@ MESHSITE_LEDGER_FLUSH_SECONDS or when a batch is full; the node flushes what is 
 and an `atexit` hook flushes synchronously on a graceful process exit. A failed write keeps the rows
 for the next attempt (up to MAX_BUFFERED, beyond which the oldest are dropped with an error log).
 
-Writes run on one dedicated thread that keeps its database connection, as one `executemany` per
-batch: building model instances and reconnecting per flush cost more CPU (and GIL) than the
-routing itself at a few thousand calls a second.
+Writes run on one dedicated thread that keeps its database connection: on Postgres one binary
+`COPY` per batch (one tuple per row, adapted by psycopg's C code; `executemany` spent more Python
+time, under the GIL the routing needs, than the routing itself), elsewhere (SQLite, the embedded
+default) one `executemany`. Building model instances and reconnecting per flush cost more still.
 """
 
 import asyncio
@@ -21,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from .models import ToolCall
 
@@ -28,25 +30,83 @@ logger = logging.getLogger(__name__)
 MAX_BUFFERED = 200_000
 
 
+_ZERO = Decimal(0)
+
+
+@cache
+def _fields() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(quoted columns, attnames) of every ToolCall column but the id, in one order."""
+    fields = [f for f in ToolCall._meta.concrete_fields if not f.primary_key]
+    return tuple(connection.ops.quote_name(str(f.column)) for f in fields), tuple(f.attname for f in fields)
+
+
 @cache
 def insert_statement() -> tuple[str, tuple[str, ...]]:
-    fields = [f for f in ToolCall._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    columns, attnames = _fields()
     table = connection.ops.quote_name(ToolCall._meta.db_table)
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", tuple(f.attname for f in fields)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})", attnames
+
+
+def copy_statement() -> str:
+    columns, _ = _fields()
+    return (
+        f"COPY {connection.ops.quote_name(ToolCall._meta.db_table)} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    )
+
+
+def to_values(row: dict[str, Any], attnames: tuple[str, ...]) -> tuple[Any, ...]:
+    """One row's values in column order, as Python values psycopg adapts itself."""
+    values = []
+    for name in attnames:
+        value: Any = row.get(name)
+        if isinstance(value, str):
+            # Texts come from participants (a host's error message, a refused call's names):
+            # Postgres text cannot hold NUL, and one bad row would fail its batch on every retry.
+            if "\x00" in value:
+                value = value.replace("\x00", "\ufffd")
+        elif name == "started_at":
+            value = datetime.fromtimestamp(value, tz=UTC)
+        elif name == "cost" and value is None:
+            value = _ZERO
+        values.append(value)
+    return tuple(values)
 
 
 def to_parameters(row: dict[str, Any], attnames: tuple[str, ...]) -> list[Any]:
-    values = {"cost": Decimal(0), **row}
-    for key, value in values.items():
-        # Texts come from participants (a host's error message, a refused call's names); Postgres
-        # text cannot hold NUL, and one bad row would otherwise fail its whole batch on every retry.
-        if isinstance(value, str) and "\x00" in value:
-            values[key] = value.replace("\x00", "\ufffd")
-    values["started_at"] = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(row["started_at"], tz=UTC))
-    values["cost"] = connection.ops.adapt_decimalfield_value(values["cost"], 18, 9)
-    return [values[name] for name in attnames]
+    """One row's `executemany` parameters, adapted by the database backend (SQLite)."""
+    values = list(to_values(row, attnames))
+    for index, name in enumerate(attnames):
+        if name == "started_at":
+            values[index] = connection.ops.adapt_datetimefield_value(values[index])
+        elif name == "cost":
+            values[index] = connection.ops.adapt_decimalfield_value(values[index], 18, 9)
+    return values
+
+
+def _copy(cursor: CursorWrapper, batch: list[dict[str, Any]]) -> None:
+    _, attnames = _fields()
+    types = _column_types()  # before the COPY starts: it may query the catalog
+    with connection.wrap_database_errors, cursor.cursor.copy(copy_statement()) as copy:
+        copy.set_types(types)
+        for row in batch:
+            copy.write_row(to_values(row, attnames))
+
+
+@cache
+def _column_types() -> tuple[int, ...]:
+    """The Postgres type oids of the COPY's columns, read from the table itself (binary COPY
+    sends values in their column's own binary format)."""
+    columns, _ = _fields()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+            [connection.ops.quote_name(ToolCall._meta.db_table)],
+        )
+        oids = dict(cursor.fetchall())
+    missing = [column for column in columns if column.strip('"') not in oids]
+    if missing:  # a migration not applied yet: the rows wait for the next flush, as on any error
+        raise DatabaseError(f"the ledger table has no column {', '.join(missing)}")
+    return tuple(int(oids[column.strip('"')]) for column in columns)
 
 
 class Ledger:
@@ -83,9 +143,12 @@ class Ledger:
 
     def _write(self, batch: list[dict[str, Any]]) -> bool:
         try:
-            sql, attnames = insert_statement()
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.executemany(sql, [to_parameters(row, attnames) for row in batch])
+                if connection.vendor == "postgresql":
+                    _copy(cursor, batch)
+                else:
+                    sql, attnames = insert_statement()
+                    cursor.executemany(sql, [to_parameters(row, attnames) for row in batch])
         except DatabaseError:
             logger.exception("ledger: writing %d rows failed; keeping them for the next flush", len(batch))
             connection.close()  # a broken connection is replaced on the next attempt

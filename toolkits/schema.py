@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -33,6 +33,8 @@ from jsonschema.protocols import Validator
 from meshsite_client.protocol import TOOL_NAME_RE, TOOLKIT_NAME_RE, contains_nul, encode_frame, utf8_size
 
 from meshsite.errors import ErrorCode, MeshError, invalid_params
+
+from .fastcheck import compile_check
 
 logger = logging.getLogger(__name__)
 MAX_TOOLS_PER_TOOLKIT = 256
@@ -392,6 +394,9 @@ class ToolSpec:
     output_schema: dict[str, Any] | None
     input_validator: Validator
     output_validator: Validator | None
+    # compiled once per tool: answers most calls without jsonschema (toolkits/fastcheck.py)
+    input_check: Callable[[Any], bool] | None = None
+    output_check: Callable[[Any], bool] | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -402,6 +407,8 @@ class ToolSpec:
         }
 
     async def check_arguments(self, arguments: Any) -> None:
+        if self.input_check is not None and self.input_check(arguments):
+            return
         try:
             errors = await bounded_schema_errors(self.input_validator, arguments)
         except SchemaTooCostly:
@@ -415,6 +422,8 @@ class ToolSpec:
 
     async def output_errors(self, output: Any) -> list[dict[str, str]]:
         if self.output_validator is None:
+            return []
+        if self.output_check is not None and self.output_check(output):
             return []
         try:
             return await bounded_schema_errors(self.output_validator, output)
@@ -442,7 +451,16 @@ def build_tool(raw: Any, where: str = "tool") -> ToolSpec:
     output_schema = raw.get("output_schema")
     input_validator = compile_schema(input_schema, f"{where}.input_schema")
     output_validator = compile_schema(output_schema, f"{where}.output_schema") if output_schema is not None else None
-    return ToolSpec(name, description, input_schema, output_schema, input_validator, output_validator)
+    return ToolSpec(
+        name,
+        description,
+        input_schema,
+        output_schema,
+        input_validator,
+        output_validator,
+        compile_check(input_schema),
+        compile_check(output_schema) if output_schema is not None else None,
+    )
 
 
 @dataclass(frozen=True)

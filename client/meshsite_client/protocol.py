@@ -105,6 +105,11 @@ def _finite_float(literal: str) -> float:
     return value
 
 
+# Built once: json.loads/json.dumps with options build a new decoder/encoder on every call, which
+# costs more than parsing or encoding a typical frame. Both hold no state between calls.
+_FRAME_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_FRAME_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
 # \ud800-\udfff: high and low halves both (a low one alone is as unencodable as a high one)
 _SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -117,7 +122,10 @@ def decode_frame(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     of range and lone UTF-16 surrogates, which browsers, Postgres and the Redis bus all reject.
     """
     try:
-        message = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        if isinstance(text, str):
+            message = _FRAME_DECODER.decode(text)
+        else:  # bytes: json.loads detects their encoding
+            message = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except FrameError as error:
         error.request_id = _request_id_of(text)
         raise
@@ -196,7 +204,7 @@ def contains_nul(value: Any) -> bool:
 def encode_frame(message: Any) -> str:
     """The one encoding of outgoing frames: UTF-8 text as is (escaping would triple its size),
     no NaN/Infinity, no padding."""
-    return json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _FRAME_ENCODER.encode(message)
 
 
 def utf8_size(text: str) -> int:

@@ -2,6 +2,7 @@
 
 The caller's node sends `call` and `cancel` to the host's node; the host's node sends `answer` and
 `progress` back; any node sends `notify` (one frame for one participant) to the node holding it.
+They travel in batches: one PUBLISH carries a JSON array of them (see `bus.py`).
 """
 
 from enum import StrEnum

@@ -45,6 +45,7 @@ class Router:
         self.node = node
         self.pending: dict[str, PendingCall] = {}
         self.hosted: dict[str, HostedCall] = {}
+        self.ending: set[asyncio.Task[None]] = set()
 
     # --- the caller's side -------------------------------------------------------------------
 
@@ -132,9 +133,18 @@ class Router:
         }
         if host_node == self.node.id:
             await self.deliver_call(delivery)
-        elif not await self.node.bus.publish(host_node, delivery):
-            await self._end(call, error=MeshError(ErrorCode.UNAVAILABLE, "the toolkit's host cannot be reached"))
+        else:
+            # Not awaited: the caller's next frame need not wait for Redis, and the calls of one
+            # loop tick leave in one PUBLISH. A node that is not listening fails the call then.
+            self.node.bus.post(host_node, delivery).add_done_callback(partial(self._unreachable, call))
         return call
+
+    def _unreachable(self, call: PendingCall, delivered: "asyncio.Future[bool]") -> None:
+        if not delivered.result() and call.call_id in self.pending:
+            error = MeshError(ErrorCode.UNAVAILABLE, "the toolkit's host cannot be reached")
+            task = asyncio.create_task(self._end(call, error=error))
+            self.ending.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self.ending.discard)
 
     def _open(
         self,
@@ -262,7 +272,7 @@ class Router:
         if call.host_node == self.node.id:
             await self.cancel_hosted(message)
         else:
-            await self.node.bus.publish(call.host_node, message)
+            self.node.bus.post(call.host_node, message)
 
     async def on_answer(self, message: AnswerMessage) -> None:
         """The host's answer or a server-side failure, arriving on the caller's node."""
@@ -392,7 +402,7 @@ class Router:
         if hosted.reply_node == self.node.id:
             await self.on_progress(message)
         else:
-            await self.node.bus.publish(hosted.reply_node, message)
+            self.node.bus.post(hosted.reply_node, message)
 
     async def cancel_hosted(self, message: CancelMessage) -> None:
         hosted = self.hosted.pop(message["call_id"], None)
@@ -408,7 +418,7 @@ class Router:
         if node_id == self.node.id:
             await self.on_answer(message)
         else:
-            await self.node.bus.publish(node_id, message)  # a lost caller node needs no answer
+            self.node.bus.post(node_id, message)  # not awaited: a lost caller node needs no answer
 
     @staticmethod
     def _gone(call_id: str, text: str) -> AnswerMessage:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -47,6 +47,7 @@ class ToolCallAdmin(ReadOnly):
         "request_bytes",
         "response_bytes",
         "cost",
+        "spent",
         "room_name",
     ]
     list_filter = ["status", "toolkit", "project"]
@@ -57,6 +58,19 @@ class ToolCallAdmin(ReadOnly):
     @admin.display(description="Latency", ordering="latency_ms")
     def latency(self, call: ToolCall) -> str:
         return f"{call.latency_ms:.1f} ms"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ToolCall]:
+        # What a built-in call spent is usage linked to it (one query for the page, not one per row)
+        linked = UsageRecord.objects.filter(call_id=OuterRef("call_id")).order_by()
+        spent = linked.values("call_id").annotate(total=Sum("cost"))
+        return super().get_queryset(request).annotate(usage_cost=Subquery(spent.values("total")))
+
+    @admin.display(description="Usage it spent")
+    def spent(self, call: ToolCall) -> str:
+        """The usage a built-in call spent (its embeddings…), counted in the usage records: the
+        call's own cost column is only what a host reported."""
+        total = getattr(call, "usage_cost", None)
+        return "" if total is None else f"{money_text(total)} {settings.MESHSITE_CURRENCY}"
 
 
 @admin.register(UsageRecord)
@@ -74,9 +88,10 @@ class UsageRecordAdmin(ReadOnly):
         "charged",
         "room_name",
         "thread_id",
+        "tool",
     ]
     list_filter = ["priced", "kind", "model", "project"]
-    search_fields = ["identity", "agent", "model", "thread_id", "turn_id", "trace_id"]
+    search_fields = ["identity", "agent", "model", "thread_id", "turn_id", "trace_id", "call_id"]
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions = ["price_unpriced"]
@@ -172,8 +187,19 @@ class BudgetAdmin(admin.ModelAdmin):
 
 @admin.register(Reservation)
 class ReservationAdmin(ReadOnly):
-    list_display = ["public_id", "created_at", "identity", "agent", "room_name", "amount", "state", "needs_approval"]
-    list_filter = ["status", "needs_approval", "project"]
+    list_display = [
+        "public_id",
+        "created_at",
+        "identity",
+        "agent",
+        "room_name",
+        "amount",
+        "state",
+        "needs_approval",
+        "decision",
+        "decided_by",
+    ]
+    list_filter = ["status", "needs_approval", "decision", "project"]
     search_fields = ["public_id", "identity", "agent"]
     date_hierarchy = "created_at"
     actions = ["release"]

@@ -168,7 +168,7 @@ def reserve(
         budgets = list(applicable(who.project_id, who.room_id).select_for_update(of=("self",)).order_by("pk"))
         now = timezone.now()  # after the lock: what others committed before it is counted
         states: list[BudgetState] = []
-        needs_approval = False
+        approval_scope = ""  # "project" if a project budget is passed (its owners decide), else "room"
         if budgets:  # mark what expired under the locks held (the project's, or only the room's)
             expired = Reservation.objects.filter(
                 project_id=who.project_id, status=Reservation.Status.HELD, expires_at__lte=now
@@ -182,7 +182,7 @@ def reserve(
             if state.used >= budget.amount or state.used + amount > budget.amount:
                 if budget.hard:
                     raise BudgetExceeded(state, amount)
-                needs_approval = True
+                approval_scope = "project" if approval_scope == "project" else budget.scope
         reservation = Reservation.objects.create(
             public_id=new_reservation_id(),
             project_id=who.project_id,
@@ -194,7 +194,8 @@ def reserve(
             amount=amount,
             kind=kind,
             model=model,
-            needs_approval=needs_approval,
+            needs_approval=bool(approval_scope),
+            approval_scope=approval_scope,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
         )

@@ -156,6 +156,11 @@ class UsageRecord(models.Model):
     turn_id = models.CharField(max_length=64, blank=True)
     trace_id = models.CharField(max_length=32, blank=True, db_index=True)
     span_id = models.CharField(max_length=16, blank=True)
+    # Set when a built-in tool spent it (rag.search embedding its query): that call's ledger row
+    # (ToolCall.call_id) and its `toolkit.tool`. The cost is counted here only, never on the
+    # call's row too (docs/billing.md, "What a tool call cost").
+    call_id = models.CharField(max_length=40, blank=True, db_index=True)
+    tool = models.CharField(max_length=129, blank=True, help_text="toolkit.tool of the built-in call that spent it.")
     cost = models.DecimalField(max_digits=18, decimal_places=9, default=0)
     # The price it was charged at: a price row that was charged cannot be deleted (nor, in the
     # admin, edited). Unpriced: no price was known for the model at record time; cost is 0 then.
@@ -189,6 +194,8 @@ class UsageRecord(models.Model):
             "thread_id": self.thread_id or None,
             "turn_id": self.turn_id or None,
             "trace_id": self.trace_id,
+            "call_id": self.call_id or None,
+            "tool": self.tool or None,
             "cost": money_text(self.cost),
             "currency": settings.MESHSITE_CURRENCY,
             "priced": self.priced,
@@ -262,6 +269,14 @@ class Reservation(models.Model):
         RELEASED = "released"
         EXPIRED = "expired"
 
+    class Decision(models.TextChoices):
+        """An owner's answer to `usage.request_approval` (docs/billing.md, Soft budgets)."""
+
+        APPROVED = "approved"
+        DENIED = "denied"
+        UNANSWERED = "unanswered"  # owners were asked; none answered in time
+        NO_OWNER = "no_owner"  # no owner who can be asked was in the room
+
     public_id = models.CharField(max_length=24, unique=True)
     project = models.ForeignKey("rooms.Project", on_delete=models.DO_NOTHING, db_constraint=False)
     room = models.ForeignKey("rooms.Room", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True)
@@ -273,6 +288,12 @@ class Reservation(models.Model):
     kind = models.CharField(max_length=16, blank=True)
     model = models.CharField(max_length=200, blank=True)
     needs_approval = models.BooleanField(default=False)
+    # Who may approve it (usage.approve on this scope): "project" when a project budget is passed
+    approval_scope = models.CharField(max_length=8, blank=True)
+    decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    decided_by = models.CharField(max_length=200, blank=True, help_text="The owner who decided (identity).")
+    decided_by_id = models.CharField(max_length=24, blank=True, help_text="Their participant id.")
+    decided_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.HELD)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

@@ -1,10 +1,13 @@
 """Cost and usage totals over both ledgers, grouped by any of: project, room, agent, identity,
 model, tool, day, month. One vocabulary for `usage.summary` and the admin's cost report.
 
-A usage record has a model but no tool; a tool call has a tool but no model: grouped by a
+A tool call has a tool but no model; a usage record has a model, and a tool only when a built-in
+tool call spent it (rag.search embedding its query: `UsageRecord.call_id`, `tool`). Grouped by a
 dimension a row does not have, the row lands in the group whose key is None. Filters work the same
-way: filtering by `model` (or `thread_id`, `turn_id`) leaves tool calls out, by `tool` leaves
-usage out. Refused tool calls (never routed, never charged) are left out.
+way: filtering by `model` (or `thread_id`, `turn_id`) leaves tool calls out; by `tool` (or
+`call_id`) keeps the usage those calls spent. A built-in call's spending is counted once, as that
+usage: its own row's cost is only what a host reported. Refused tool calls (never routed, never
+charged) are left out.
 """
 
 from collections.abc import Iterable
@@ -23,7 +26,7 @@ from .models import ToolCall, UsageRecord
 from .money import money_text
 
 DIMENSIONS = ("project", "room", "agent", "identity", "model", "tool", "day", "month")
-FILTERS = ("room", "agent", "identity", "model", "tool", "trace_id", "thread_id", "turn_id")
+FILTERS = ("room", "agent", "identity", "model", "tool", "trace_id", "thread_id", "turn_id", "call_id")
 TIME_DIMENSIONS = {"day", "month"}
 MAX_GROUPS = 1000
 
@@ -35,7 +38,7 @@ def _usage_expressions() -> dict[str, Any]:
         "agent": F("agent"),
         "identity": F("identity"),
         "model": F("model"),
-        "tool": None,
+        "tool": F("tool"),
         "day": TruncDate("created_at", tzinfo=UTC),
         "month": TruncMonth("created_at", tzinfo=UTC),
     }
@@ -55,8 +58,10 @@ def _call_expressions() -> dict[str, Any]:
 
 
 def _usage_filter(name: str, value: str) -> Q | None:
+    if name == "tool":  # `toolkit.tool`, or every tool of a toolkit
+        return Q(tool=value) if "." in value else Q(tool__startswith=f"{value}.")
     fields = {"room": "room_name", "agent": "agent", "identity": "identity", "model": "model"}
-    fields |= {"trace_id": "trace_id", "thread_id": "thread_id", "turn_id": "turn_id"}
+    fields |= {"trace_id": "trace_id", "thread_id": "thread_id", "turn_id": "turn_id", "call_id": "call_id"}
     return Q(**{fields[name]: value}) if name in fields else None
 
 
@@ -65,6 +70,7 @@ def _call_filter(name: str, value: str) -> Q | None:
         toolkit, dot, tool = value.partition(".")
         return Q(toolkit=toolkit, tool=tool) if dot else Q(toolkit=toolkit)
     fields = {"room": "room_name", "agent": "caller_agent", "identity": "caller_identity", "trace_id": "trace_id"}
+    fields |= {"call_id": "call_id"}
     return Q(**{fields[name]: value}) if name in fields else None
 
 

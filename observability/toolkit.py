@@ -3,7 +3,8 @@ prices it, holds budgets, and answers what things cost.
 
 Who consumed (participant, identity, vouched agent), where (project, room) and in which trace come
 from the call, never from the arguments; the reporter says what (kind, model, amounts) and why
-(thread, turn). `reserve` before spending, `record` (with the reservation) after: docs/protocol.md.
+(thread, turn). `reserve` before spending, `request_approval` if a soft budget says so (an
+owner decides: observability/approvals.py), `record` (with the reservation) after: docs/protocol.md.
 """
 
 from datetime import UTC, datetime, time, timedelta
@@ -16,8 +17,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from meshsite.errors import invalid_params, permission_denied
 from toolkits.base import BuiltinToolkit, CallContext, builtin_tool
 
-from . import budgets, reports
-from .models import Kind
+from . import approvals, budgets, reports
+from .models import Kind, Reservation
 from .pricing import Amounts, BadAmount, parse_money, price_usage
 from .usage import record_usage
 
@@ -40,6 +41,7 @@ AMOUNTS = {
 NAME = {"type": "string", "minLength": 1, "maxLength": 200}
 DIMENSION = {"enum": list(reports.DIMENSIONS)}
 MOMENT = {"type": "string", "minLength": 10, "maxLength": 40}
+APPROVAL_TIMEOUT = 120.0  # seconds an owner has to answer, unless the request says otherwise
 
 
 def _who(ctx: CallContext) -> budgets.Who:
@@ -187,6 +189,59 @@ class UsageToolkit(BuiltinToolkit):
         caller = ctx.caller
         released = await sync_to_async(budgets.release)(arguments["reservation_id"], caller.project_id, caller.room_id)
         return {"released": released}
+
+    @builtin_tool(
+        description="For a reservation that needs_approval (a soft budget would be passed): the server asks "
+        "the owners present (usage.approve grant) in their ui.ask_user and records who decided. Not approved "
+        "(denied, nobody answered within `timeout` seconds, no owner present): the reservation is released.",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "reservation_id": RESERVATION_ID,
+                "reason": {"type": "string", "maxLength": 500},
+                "timeout": {"type": "number", "minimum": 1, "maximum": 3600},
+            },
+            "required": ["reservation_id"],
+            "additionalProperties": False,
+        },
+        output_schema={
+            "type": "object",
+            "properties": {
+                "approved": {"type": "boolean"},
+                "decision": {"enum": [choice.value for choice in Reservation.Decision]},
+                "decided_by": {"type": ["object", "null"]},
+            },
+            "required": ["reservation_id", "approved", "decision", "decided_by"],
+        },
+    )
+    async def request_approval(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
+        caller, public_id = ctx.caller, arguments["reservation_id"]
+        agent = _who(ctx).agent
+        asker = f"{caller.identity} (agent {agent})" if agent and agent != caller.identity else caller.identity
+
+        def find_owners() -> tuple[Reservation, list[approvals.Owner], str]:
+            reservation = approvals.open_request(public_id, caller.participant_id, caller.project_id, caller.room_id)
+            if reservation.decision == Reservation.Decision.APPROVED:
+                return reservation, [], ""
+            owners = approvals.owners_present(
+                caller.room_id, reservation.approval_scope or "room", caller.participant_id
+            )
+            text = approvals.question(reservation, asker, arguments.get("reason", "")) if owners else ""
+            return reservation, owners, text
+
+        reservation, owners, question = await sync_to_async(find_owners)()
+        if reservation.decision == Reservation.Decision.APPROVED:
+            return approvals.outcome(reservation)
+        decision: str = Reservation.Decision.NO_OWNER
+        owner: approvals.Owner | None = None
+        if owners:
+            # answer before the caller's own deadline, whatever it asked for
+            timeout = min(arguments.get("timeout", APPROVAL_TIMEOUT), max(0.5, ctx.remaining() - 1))
+            decision, owner = await approvals.ask_owners(ctx, owners, question, timeout)
+        decided = await sync_to_async(approvals.record_decision)(
+            public_id, caller.project_id, caller.room_id, decision, owner
+        )
+        return approvals.outcome(decided)
 
     @builtin_tool(
         description="Cost and usage totals (LLM and other usage, and tool calls) over a period, grouped by "

@@ -3,7 +3,9 @@
 The `usage` toolkit and the metering proxy both come through here, so usage is priced and counted
 against budgets the same way whoever reports it."""
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,6 +13,28 @@ from django.utils import timezone
 from .budgets import Who, find_reservation, settle
 from .models import UsageRecord
 from .pricing import Amounts, price_usage
+
+if TYPE_CHECKING:
+    from toolkits.base import CallContext
+
+
+@dataclass(frozen=True)
+class SpentBy:
+    """The built-in tool call a usage was spent for: its ledger row, its `toolkit.tool`, its span."""
+
+    call_id: str = ""
+    tool: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+
+
+def spent_by(ctx: "CallContext", tool: str) -> SpentBy:
+    """What the built-in `tool` (`toolkit.tool`, the one `ctx` is a call of) records its own
+    spending with, so the usage lands on its call (docs/billing.md, "What a tool call cost"). Not
+    for `usage.record`: what a participant reports is its own consumption, not the recording call's."""
+    parts = ctx.traceparent.split("-") if ctx.traceparent else []
+    trace_id, span_id = (parts[1], parts[2]) if len(parts) == 4 else ("", "")
+    return SpentBy(ctx.call_id, tool, trace_id, span_id)
 
 
 def record_usage(
@@ -25,40 +49,82 @@ def record_usage(
     span_id: str = "",
     metadata: dict[str, Any] | None = None,
     reservation_id: str | None = None,
+    by: SpentBy | None = None,
 ) -> UsageRecord:
     """Writes one usage record at the price in effect now (unpriced, cost 0, if the model has
-    none) and settles `reservation_id` (-32002 if this room has no such reservation)."""
-    now = timezone.now()
-    price, cost = price_usage(kind, model, amounts, now)
+    none) and settles `reservation_id` (-32002 if this room has no such reservation). `by`: the
+    built-in tool call that spent it (its trace and span replace `trace_id` and `span_id`)."""
+    record = usage_row(
+        who,
+        kind=kind,
+        model=model,
+        amounts=amounts,
+        thread_id=thread_id,
+        turn_id=turn_id,
+        trace_id=trace_id,
+        span_id=span_id,
+        metadata=metadata,
+        by=by,
+    )
     with transaction.atomic():
-        reservation = None
         if reservation_id is not None:
-            reservation = find_reservation(reservation_id, who.project_id, who.room_id, lock=True)
-            settle(reservation, now)
-        return UsageRecord.objects.create(
-            project_id=who.project_id,
-            room_id=who.room_id,
-            room_name=who.room_name,
-            participant_id=who.participant_id,
-            identity=who.identity,
-            agent=who.agent,
-            kind=kind,
-            model=model,
-            input_tokens=amounts.input_tokens,
-            output_tokens=amounts.output_tokens,
-            cached_tokens=amounts.cached_tokens,
-            quantity=amounts.quantity,
-            thread_id=thread_id,
-            turn_id=turn_id,
-            trace_id=trace_id,
-            span_id=span_id,
-            metadata=metadata or {},
-            cost=cost,
-            price=price,
-            priced=price is not None,
-            reservation=reservation,
-            created_at=now,
-        )
+            record.reservation = find_reservation(reservation_id, who.project_id, who.room_id, lock=True)
+            settle(record.reservation, record.created_at)
+        record.save(force_insert=True)
+    return record
+
+
+def record_usages(rows: list[UsageRecord]) -> None:
+    """Writes usage rows made by `usage_row` (none settling a reservation) in one transaction: a
+    writer with many queued (the metering proxy under load) pays for one commit, not one each."""
+    with transaction.atomic():
+        UsageRecord.objects.bulk_create(rows)
+
+
+def usage_row(
+    who: Who,
+    *,
+    kind: str,
+    model: str,
+    amounts: Amounts,
+    thread_id: str = "",
+    turn_id: str = "",
+    trace_id: str = "",
+    span_id: str = "",
+    metadata: dict[str, Any] | None = None,
+    by: SpentBy | None = None,
+    now: datetime | None = None,
+) -> UsageRecord:
+    """One usage record, priced at `now` (default: now), not saved."""
+    if by is not None:
+        trace_id, span_id = by.trace_id or trace_id, by.span_id or span_id
+    now = now or timezone.now()
+    price, cost = price_usage(kind, model, amounts, now)
+    return UsageRecord(
+        project_id=who.project_id,
+        room_id=who.room_id,
+        room_name=who.room_name,
+        participant_id=who.participant_id,
+        identity=who.identity,
+        agent=who.agent,
+        kind=kind,
+        model=model,
+        input_tokens=amounts.input_tokens,
+        output_tokens=amounts.output_tokens,
+        cached_tokens=amounts.cached_tokens,
+        quantity=amounts.quantity,
+        thread_id=thread_id,
+        turn_id=turn_id,
+        trace_id=trace_id,
+        span_id=span_id,
+        call_id=by.call_id if by else "",
+        tool=by.tool if by else "",
+        metadata=metadata or {},
+        cost=cost,
+        price=price,
+        priced=price is not None,
+        created_at=now,
+    )
 
 
 def reprice(records: Any) -> int:

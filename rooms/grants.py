@@ -21,8 +21,9 @@ def default_grants(role: str, identity: str) -> dict[str, Any]:
         "storage": {"read": ["*"], "write": ["*"] if privileged else [f"users/{identity}/*"]},
         "queues": {"send": ["*"], "receive": ["*"] if privileged else []},
         "impersonate": role == "service",
-        # usage.summary of the caller's own room, or of its whole project
-        "usage": {"read": ["project"] if role == "service" else ["room"]},
+        # read: usage.summary of the caller's own room, or of its whole project; approve: spending
+        # past a soft budget of the room or project (asked by usage.request_approval): owners only
+        "usage": {"read": ["project"] if role == "service" else ["room"], "approve": []},
     }
 
 

@@ -123,6 +123,9 @@ class Participant(models.Model):
         blank=True,
         help_text="The agent this participant runs, as its token vouches (never self-declared).",
     )
+    # The token's grants, for the server's own decisions about other participants (who may approve
+    # spending past a soft budget). Never in `to_record`: a participant's grants are not public.
+    grants = models.JSONField(default=dict, blank=True)
     node = models.CharField(max_length=64, help_text="The server process holding the connection.")
     joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)

@@ -3,10 +3,9 @@
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from meshsite.errors import not_found, permission_denied
+from meshsite.errors import invalid_params, not_found, permission_denied
 from rooms.events import send_room_event_on_commit
 
 from .models import Thread, ThreadMessage
@@ -23,20 +22,27 @@ def access_thread(room_id: int, thread_id: str, *, for_update: bool = False) -> 
 
 
 @transaction.atomic
-def do_create_thread(room_id: int, title: str, created_by: str) -> dict[str, Any]:
-    thread = Thread.objects.create(room_id=room_id, title=title, created_by=created_by)
+def do_create_thread(room_id: int, title: str, created_by: str, toolkits: list[str] | None = None) -> dict[str, Any]:
+    thread = Thread.objects.create(room_id=room_id, title=title, created_by=created_by, toolkits=toolkits or [])
     record = thread.to_record()
     send_room_event_on_commit(room_id, "threads.created", {"thread_id": thread.pk, "thread": record})
     return record
 
 
 @transaction.atomic
-def do_post_message(room_id: int, thread_id: str, author: dict[str, Any], parts: list[Any]) -> dict[str, Any]:
+def do_post_message(
+    room_id: int, thread_id: str, author: dict[str, Any], parts: list[Any], reply_to: int | None = None
+) -> dict[str, Any]:
     """Appends a message with the thread's next sequence number; concurrent posts are serialised
-    on the thread's row, so numbers are gapless and in commit order."""
+    on the thread's row, so numbers are gapless and in commit order. `reply_to`: the seq of an
+    earlier message of the thread that this one answers."""
     thread = access_thread(room_id, thread_id, for_update=True)
-    Thread.objects.filter(pk=thread.pk).update(last_seq=F("last_seq") + 1, updated_at=timezone.now())
-    thread.refresh_from_db(fields=["last_seq", "updated_at"])
+    if reply_to is not None and reply_to > thread.last_seq:
+        raise invalid_params(f"reply_to {reply_to}: thread {thread_id!r} has no such message yet")
+    # The row is ours until commit (FOR UPDATE; on SQLite the transaction's write lock), so the
+    # number read is the number to bump.
+    thread.last_seq, thread.updated_at = thread.last_seq + 1, timezone.now()
+    Thread.objects.filter(pk=thread.pk).update(last_seq=thread.last_seq, updated_at=thread.updated_at)
     message = ThreadMessage.objects.create(
         thread=thread,
         seq=thread.last_seq,
@@ -45,6 +51,7 @@ def do_post_message(room_id: int, thread_id: str, author: dict[str, Any], parts:
         author_role=author["role"],
         author_name=author.get("name") or "",
         parts=parts,
+        reply_to=reply_to,
     )
     record = message.to_record()
     send_room_event_on_commit(room_id, "threads.message", {"thread_id": thread.pk, "message": record})
@@ -64,6 +71,30 @@ def do_update_message(room_id: int, thread_id: str, seq: int, author_identity: s
     message.save(update_fields=["parts", "updated_at"])
     record = message.to_record()
     send_room_event_on_commit(room_id, "threads.message_updated", {"thread_id": thread_id, "message": record})
+    return record
+
+
+@transaction.atomic
+def do_configure_thread(
+    room_id: int,
+    thread_id: str,
+    requester_identity: str,
+    requester_role: str,
+    *,
+    title: str | None = None,
+    toolkits: list[str] | None = None,
+) -> dict[str, Any]:
+    """Changes a thread's title or toolkits: its creator, or an agent or service."""
+    thread = access_thread(room_id, thread_id, for_update=True)
+    if requester_role == "user" and thread.created_by != requester_identity:
+        raise permission_denied("only the thread's creator (or an agent or service) may configure it")
+    if title is not None:
+        thread.title = title
+    if toolkits is not None:
+        thread.toolkits = toolkits
+    thread.save(update_fields=["title", "toolkits", "updated_at"])
+    record = thread.to_record()
+    send_room_event_on_commit(room_id, "threads.updated", {"thread_id": thread.pk, "thread": record})
     return record
 
 

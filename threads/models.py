@@ -31,6 +31,12 @@ class Thread(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     last_seq = models.PositiveIntegerField(default=0)
+    toolkits = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Toolkit names or patterns this thread switches on for the agents that serve it "
+        "(each agent offers only those its configuration lets a thread choose).",
+    )
 
     objects = ThreadQuerySet.as_manager()
 
@@ -49,6 +55,7 @@ class Thread(models.Model):
             "created_at": iso_z(self.created_at),
             "updated_at": iso_z(self.updated_at),
             "last_seq": self.last_seq,
+            "toolkits": list(self.toolkits),
         }
 
 
@@ -60,6 +67,9 @@ class ThreadMessage(models.Model):
     author_role = models.CharField(max_length=16)
     author_name = models.CharField(max_length=200, blank=True)
     parts = models.JSONField(default=list)
+    # The message this one answers. `seq` is the order messages were posted in; an answer that took
+    # a while comes after what was posted meanwhile, and `reply_to` keeps the conversation's shape.
+    reply_to = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,6 +91,7 @@ class ThreadMessage(models.Model):
                 "name": self.author_name,
             },
             "parts": self.parts,
+            "reply_to": self.reply_to,
             "created_at": iso_z(self.created_at),
             "updated_at": iso_z(self.updated_at),
         }

@@ -2,7 +2,8 @@
 
 Grants: `threads.read` and `threads.write` patterns match thread ids (`t_…`); creating a thread
 needs a write pattern matching its new id (`*` does). Readers of a thread get its notifications:
-`threads.created`, `threads.message`, `threads.message_updated`, `threads.deleted`.
+`threads.created`, `threads.updated`, `threads.message`, `threads.message_updated`,
+`threads.deleted`.
 """
 
 from typing import Any
@@ -14,13 +15,27 @@ from meshsite.errors import invalid_params, permission_denied
 from rooms.events import run_action
 from toolkits.base import BuiltinToolkit, CallContext, builtin_tool
 
-from .actions import access_thread, do_create_thread, do_delete_thread, do_post_message, do_update_message
+from .actions import (
+    access_thread,
+    do_configure_thread,
+    do_create_thread,
+    do_delete_thread,
+    do_post_message,
+    do_update_message,
+)
 from .parts import PARTS_SCHEMA, parts_from
 from .selectors import messages_page, threads_page
 
 THREAD_ID = {"type": "string", "pattern": "^t_[0-9a-f]{16}$"}
 LIMIT = {"type": "integer", "minimum": 1, "maximum": 200}
-THREAD = {"type": "object", "required": ["id", "title", "created_by", "last_seq"]}
+THREAD = {"type": "object", "required": ["id", "title", "created_by", "last_seq", "toolkits"]}
+# Toolkit names or fnmatch patterns (`*`, `?`) a thread switches on for the agents serving it.
+TOOLKITS = {
+    "type": "array",
+    "maxItems": 32,
+    "uniqueItems": True,
+    "items": {"type": "string", "pattern": "^[A-Za-z0-9_.*?-]{1,64}$"},
+}
 MESSAGE = {"type": "object", "required": ["thread_id", "seq", "author", "parts"]}
 
 
@@ -34,10 +49,10 @@ class ThreadsToolkit(BuiltinToolkit):
     description = "Conversations in the room: create threads, post and read messages, shared live."
 
     @builtin_tool(
-        description="Create a thread.",
+        description="Create a thread; `toolkits` switches room toolkits on for the agents serving it.",
         input_schema={
             "type": "object",
-            "properties": {"title": {"type": "string", "maxLength": 200}},
+            "properties": {"title": {"type": "string", "maxLength": 200}, "toolkits": TOOLKITS},
             "additionalProperties": False,
         },
         output_schema={"type": "object", "properties": {"thread": THREAD}, "required": ["thread"]},
@@ -45,7 +60,41 @@ class ThreadsToolkit(BuiltinToolkit):
     async def create(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
         if not ctx.caller.grants.may("threads", "write", "t_new"):
             raise permission_denied("this token may not create threads")
-        record = await run_action(do_create_thread, ctx.caller.room_id, arguments.get("title", ""), ctx.caller.identity)
+        record = await run_action(
+            do_create_thread,
+            ctx.caller.room_id,
+            arguments.get("title", ""),
+            ctx.caller.identity,
+            arguments.get("toolkits"),
+        )
+        return {"thread": record}
+
+    @builtin_tool(
+        description="Change a thread's title or the toolkits it switches on (its creator, or an agent or service).",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "thread_id": THREAD_ID,
+                "title": {"type": "string", "maxLength": 200},
+                "toolkits": TOOLKITS,
+            },
+            "required": ["thread_id"],
+            "additionalProperties": False,
+        },
+        output_schema={"type": "object", "properties": {"thread": THREAD}, "required": ["thread"]},
+    )
+    async def configure(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
+        thread_id = arguments["thread_id"]
+        check(ctx, "write", thread_id)
+        record = await run_action(
+            do_configure_thread,
+            ctx.caller.room_id,
+            thread_id,
+            ctx.caller.identity,
+            ctx.caller.role,
+            title=arguments.get("title"),
+            toolkits=arguments.get("toolkits"),
+        )
         return {"thread": record}
 
     @builtin_tool(
@@ -107,6 +156,7 @@ class ThreadsToolkit(BuiltinToolkit):
                 "thread_id": THREAD_ID,
                 "text": {"type": "string", "maxLength": 100_000},
                 "parts": PARTS_SCHEMA,
+                "reply_to": {"type": "integer", "minimum": 1},
             },
             "required": ["thread_id"],
             "additionalProperties": False,
@@ -118,7 +168,9 @@ class ThreadsToolkit(BuiltinToolkit):
         check(ctx, "write", thread_id)
         parts = parts_from(arguments)
         author = {**ctx.caller.summary}
-        record = await run_action(do_post_message, ctx.caller.room_id, thread_id, author, parts)
+        record = await run_action(
+            do_post_message, ctx.caller.room_id, thread_id, author, parts, arguments.get("reply_to")
+        )
         return {"message": record}
 
     @builtin_tool(

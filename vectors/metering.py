@@ -1,11 +1,12 @@
 """Embedding with its usage in the ledger: every embedding call is one `embedding` usage record,
-attributed to whoever caused it (the Indexer for a room's content, the caller for a query)."""
+attributed to whoever caused it (the Indexer for a room's content; the caller for a query or an
+upsert, and the tool call that embedded it)."""
 
 from typing import Any
 
 from observability.budgets import Who
 from observability.pricing import Amounts
-from observability.usage import record_usage
+from observability.usage import SpentBy, record_usage
 from rooms.models import Room
 
 from .embeddings import Embedded, get_embedder
@@ -33,6 +34,7 @@ def record_embedding(
     *,
     purpose: str,
     metadata: dict[str, Any] | None = None,
+    by: SpentBy | None = None,
 ) -> None:
     record_usage(
         who,
@@ -46,6 +48,7 @@ def record_embedding(
             "characters": sum(len(text) for text in texts),
             **(metadata or {}),
         },
+        by=by,
     )
 
 

@@ -61,5 +61,5 @@ class RagToolkit(BuiltinToolkit):
         output_schema=RESULTS_SCHEMA,
     )
     async def search(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
-        hits = await retrieve(ctx, arguments["query"], arguments.get("k", 5), filters_from(arguments))
+        hits = await retrieve(ctx, "rag.search", arguments["query"], arguments.get("k", 5), filters_from(arguments))
         return {"results": [hit.to_record() for hit in hits]}

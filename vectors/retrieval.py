@@ -1,5 +1,5 @@
-"""Retrieval for a caller: embed the query (recorded as the caller's usage), search only what
-the caller's grants let it read. Shared by the `rag` and `vectors` toolkits."""
+"""Retrieval for a caller: embed the query (recorded as the caller's usage, spent by its tool
+call), search only what the caller's grants let it read. Shared by the `rag` and `vectors` toolkits."""
 
 from typing import Any, cast
 
@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 
 from meshsite.errors import ErrorCode, MeshError
 from observability.budgets import Who
+from observability.usage import spent_by
 from rooms.grants import Grants
 from toolkits.base import CallContext
 
@@ -39,17 +40,20 @@ def unavailable(error: NoEmbeddings) -> MeshError:
     return MeshError(ErrorCode.UNAVAILABLE, f"the room vector store is off: {error}")
 
 
-async def retrieve(ctx: CallContext, text: str, k: int, filters: Filters, *, ef_search: int | None = None) -> list[Hit]:
+async def retrieve(
+    ctx: CallContext, tool: str, text: str, k: int, filters: Filters, *, ef_search: int | None = None
+) -> list[Hit]:
     """Embeds the query on a worker thread of its own (a model can take a while and must not hold
-    up the web node's database thread), then records the usage and searches on the database
-    thread, within the caller's grants. Precondition: the caller may invoke the tool."""
+    up the web node's database thread), then records the usage (spent by this call of `tool`) and
+    searches on the database thread, within the caller's grants. Precondition: the caller may
+    invoke the tool."""
     try:
         backend, model, embedded = await sync_to_async(embed, thread_sensitive=False)([text])
     except NoEmbeddings as error:
         raise unavailable(error) from None
     except EmbeddingFailed as error:
         raise MeshError(ErrorCode.UNAVAILABLE, f"the embedding model failed: {error}") from None
-    who = who_calls(ctx)
+    who, by = who_calls(ctx), spent_by(ctx, tool)
     granted = cast(Grants, ctx.caller.grants)
     query = Query(
         room_id=ctx.caller.room_id,
@@ -63,7 +67,7 @@ async def retrieve(ctx: CallContext, text: str, k: int, filters: Filters, *, ef_
     )
 
     def record_and_search() -> list[Hit]:
-        record_embedding(who, [text], backend, model, embedded, purpose="query")
+        record_embedding(who, [text], backend, model, embedded, purpose="query", by=by)
         return search(query)
 
     return await database_sync_to_async(record_and_search)()

@@ -11,6 +11,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from files.signals import file_changed
+from observability.tasks import enqueue_on_commit
 from threads.models import Thread, ThreadMessage
 
 from .actions import do_delete_source, do_enqueue_job, do_move_file_chunks
@@ -43,9 +44,10 @@ def on_file_changed(
 def on_message_saved(*, instance: ThreadMessage, **_: Any) -> None:
     if not watching():
         return
-    room_id, thread_id, seq = instance.thread.room_id, instance.thread_id, str(instance.seq)
+    from .tasks import index_message
+
     version = message_version(instance.parts)
-    transaction.on_commit(lambda: do_enqueue_job(room_id, INDEX, SourceKind.THREAD, thread_id, version, seq))
+    enqueue_on_commit(index_message, instance.thread.room_id, instance.thread_id, version, str(instance.seq))
 
 
 @receiver(post_delete, sender=Thread, dispatch_uid="vectors.thread_deleted")

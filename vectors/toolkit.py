@@ -10,6 +10,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from meshsite.errors import ErrorCode, MeshError, invalid_params
+from observability.usage import spent_by
 from rooms.events import run_action
 from toolkits.base import BuiltinToolkit, CallContext, builtin_tool
 
@@ -62,7 +63,7 @@ class VectorsToolkit(BuiltinToolkit):
         items = arguments["chunks"]
         if sum(len(item["text"]) for item in items) > MAX_UPSERT_CHARS:
             raise invalid_params(f"chunks may hold at most {MAX_UPSERT_CHARS} characters in one upsert")
-        who = who_calls(ctx)
+        who, by = who_calls(ctx), spent_by(ctx, "vectors.upsert")
         collection = arguments.get("collection", DEFAULT_COLLECTION)
         texts = [item["text"] for item in items]
         try:  # off the database thread: embedding takes a while
@@ -73,7 +74,7 @@ class VectorsToolkit(BuiltinToolkit):
             raise MeshError(ErrorCode.UNAVAILABLE, f"the embedding model failed: {error}") from None
 
         def write() -> int:
-            record_embedding(who, texts, backend, model, embedded, purpose="upsert")
+            record_embedding(who, texts, backend, model, embedded, purpose="upsert", by=by)
             return do_upsert_chunks(ctx.caller.room_id, collection, arguments["source"], items, embedded.vectors, model)
 
         return {"upserted": await run_action(write)}
@@ -118,6 +119,7 @@ class VectorsToolkit(BuiltinToolkit):
     async def search(self, ctx: CallContext, arguments: dict[str, Any]) -> Any:
         hits = await retrieve(
             ctx,
+            "vectors.search",
             arguments["query"],
             arguments.get("k", 5),
             filters_from(arguments),

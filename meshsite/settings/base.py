@@ -78,13 +78,25 @@ TEMPLATES = [
 # --- Database: SQLite by default, DATABASE_URL (postgres://…) for scale-out.
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Connections are kept (with a liveness check when a call reuses one): the mesh runs its
+    # database work on one long-lived thread, and a new Postgres connection per call cost ~7 ms
+    # of each (0.26 ms kept). Django's per-request threads still end with their connection.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("MESHSITE_DB_CONN_MAX_AGE", 60, minimum=0),
+            conn_health_checks=True,
+        )
+    }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("MESHSITE_SQLITE_PATH", str(VAR_DIR / "meshsite.sqlite3")),
+            # Kept open per thread: the mesh runs its database work on one thread, and opening
+            # the file again (with the PRAGMAs below) on every call cost ~0.4 ms of each.
+            "CONN_MAX_AGE": None,
             # WAL + IMMEDIATE keep the web process, the agent host and background work from
             # tripping over each other's locks on the embedded default.
             "OPTIONS": {

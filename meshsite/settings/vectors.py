@@ -21,6 +21,11 @@ MESHSITE_EMBEDDING_API_KEY = env_str("MESHSITE_EMBEDDING_API_KEY", "")
 MESHSITE_EMBEDDING_DIMENSIONS = env_int("MESHSITE_EMBEDDING_DIMENSIONS", 0, minimum=0)
 MESHSITE_EMBEDDING_BATCH = env_int("MESHSITE_EMBEDDING_BATCH", 64, minimum=1)
 MESHSITE_EMBEDDING_TIMEOUT = env_float("MESHSITE_EMBEDDING_TIMEOUT", 60.0, minimum=1)
+# The local model in a child process at a lower CPU priority. On by default where background work
+# runs inside the web server (the embedded default): indexing then cannot slow the server's
+# requests. Off where Celery workers do it (their processes may not have children).
+# (Background work is in-process exactly when there is no REDIS_URL: CELERY_TASK_ALWAYS_EAGER.)
+MESHSITE_EMBEDDING_PROCESS = env_bool("MESHSITE_EMBEDDING_PROCESS", not env_str("REDIS_URL", ""))
 # Chunking: target characters per chunk and characters repeated between neighbours.
 MESHSITE_CHUNK_SIZE = env_int("MESHSITE_CHUNK_SIZE", 800, minimum=50)
 MESHSITE_CHUNK_OVERLAP = env_int("MESHSITE_CHUNK_OVERLAP", 120, minimum=0)

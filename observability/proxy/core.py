@@ -15,14 +15,14 @@ leave the usage recorded.
 
 import asyncio
 import json
+import random
 import re
-import secrets
 import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 from django.conf import settings
 from meshsite_client.protocol import parse_traceparent
 from meshsite_client.tracing import new_span_id
@@ -31,7 +31,7 @@ from . import metering
 from .auth import bearer
 from .errors import ProxyError, bad_request
 from .metering import CHAT, EMBEDDINGS, Gate, Metered
-from .upstream import client, proxying, request_headers, response_headers
+from .upstream import request_headers, response_headers, session
 
 ROUTES = {"chat/completions": CHAT, "embeddings": EMBEDDINGS, "models": None}
 USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
@@ -40,12 +40,11 @@ EVENT_BOUNDARY = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)")
 # An event longer than this without its blank line is passed on as it is (not held back).
 MAX_PENDING = 1024 * 1024
 
-# closing upstream responses of streams that ended early, so they are not collected mid-close
-_closing: set["asyncio.Task[None]"] = set()
-
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    # An id, not a secret: from the process's random generator (seeded from the OS, reseeded in a
+    # forked child), not a system call per request as `secrets` makes.
+    return f"req_{random.getrandbits(96):024x}"
 
 
 @dataclass
@@ -146,12 +145,19 @@ def too_large() -> ProxyError:
     )
 
 
-def passthrough(upstream: httpx.Response, content: bytes, request_id: str) -> Outgoing:
-    return Outgoing(upstream.status_code, {**response_headers(upstream), "x-request-id": request_id}, content)
+def passthrough(upstream: aiohttp.ClientResponse, content: bytes, request_id: str) -> Outgoing:
+    headers = response_headers(upstream)
+    headers["x-request-id"] = request_id
+    return Outgoing(upstream.status, headers, content)
 
 
-def upstream_failure(exc: httpx.HTTPError) -> ProxyError:
-    if isinstance(exc, httpx.TimeoutException):
+# What a failed exchange with the upstream raises: aiohttp's errors, and its timeouts (asyncio's,
+# which are also TimeoutError)
+UPSTREAM_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+def upstream_failure(exc: BaseException) -> ProxyError:
+    if isinstance(exc, TimeoutError):
         message = f"the upstream did not answer in time ({type(exc).__name__})"
         return ProxyError(504, message, type="upstream_error", code="upstream_timeout")
     message = f"the upstream is unreachable ({type(exc).__name__}: {exc})"
@@ -162,7 +168,6 @@ async def handle(route: str, incoming: Incoming) -> Outgoing:
     """Answers `incoming` for `route` (a key of ROUTES: the path after `/v1/`)."""
     endpoint = ROUTES[route]
     call = Call(incoming, new_request_id(), endpoint)
-    proxying.set(True)
     try:
         authorization = incoming.headers.get("authorization", "")
         project = incoming.headers.get("x-meshsite-project", "").strip()
@@ -187,10 +192,11 @@ async def models(call: Call, gate: Gate) -> Outgoing:
     headers = request_headers(call.incoming.headers, gate.upstream, call.traceparent)
     headers.pop("content-type")
     try:
-        upstream = await client().get(f"{gate.upstream.url}/models", headers=headers)
-    except httpx.HTTPError as exc:
+        async with session().get(f"{gate.upstream.url}/models", headers=headers, allow_redirects=False) as upstream:
+            content = await upstream.read()
+    except UPSTREAM_ERRORS as exc:
         return error_answer(upstream_failure(exc), call.request_id)
-    return passthrough(upstream, upstream.content, call.request_id)
+    return passthrough(upstream, content, call.request_id)
 
 
 async def forward(call: Call, gate: Gate, route: str) -> Outgoing:
@@ -204,16 +210,10 @@ async def forward(call: Call, gate: Gate, route: str) -> Outgoing:
         content = json.dumps({**body, "stream_options": options}).encode()
     else:
         content = call.incoming.body
-    http = client()
-    upstream_request = http.build_request(
-        "POST",
-        f"{gate.upstream.url}/{route}",
-        content=content,
-        headers=request_headers(call.incoming.headers, gate.upstream, call.traceparent),
-    )
+    url = f"{gate.upstream.url}/{route}"
     try:
-        upstream = await send(http, upstream_request)
-    except httpx.HTTPError as exc:
+        upstream = await send(url, content, request_headers(call.incoming.headers, gate.upstream, call.traceparent))
+    except UPSTREAM_ERRORS as exc:
         metering.submit(metering.release, gate)
         return error_answer(upstream_failure(exc), call.request_id)
     except asyncio.CancelledError:
@@ -224,34 +224,39 @@ async def forward(call: Call, gate: Gate, route: str) -> Outgoing:
         )
         raise
     event_stream = upstream.headers.get("content-type", "").startswith("text/event-stream")
-    if upstream.status_code >= 300 or not event_stream:
+    if upstream.status >= 300 or not event_stream:
         return await complete(call, gate, upstream, stream)
-    headers = {
-        **response_headers(upstream),
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",  # nginx and the like: pass it on as it comes
-        "x-request-id": call.request_id,
-    }
-    return Outgoing(upstream.status_code, headers, stream=Relay(call, gate, upstream, wants_usage).events())
+    headers = response_headers(upstream)
+    headers["cache-control"] = "no-cache"
+    headers["x-accel-buffering"] = "no"  # nginx and the like: pass it on as it comes
+    headers["x-request-id"] = call.request_id
+    return Outgoing(upstream.status, headers, stream=Relay(call, gate, upstream, wants_usage).events())
 
 
 # A pooled keep-alive connection the upstream closed just as it was reused fails like this,
 # before the upstream read the request: such a send is tried once more, on a new connection.
-STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+# (aiohttp retries so itself only for idempotent methods; a failure to connect is not retried.)
+def _stale(exc: aiohttp.ClientError) -> bool:
+    return isinstance(exc, aiohttp.ServerDisconnectedError) or (
+        isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError)
+    )
 
 
-async def send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+async def send(url: str, content: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
+    """The upstream's answer, its headers read, its body not yet."""
     try:
-        return await http.send(request, stream=True)
-    except STALE_CONNECTION:
-        return await http.send(request, stream=True)
+        return await session().post(url, data=content, headers=headers, allow_redirects=False)
+    except aiohttp.ClientError as exc:
+        if not _stale(exc):
+            raise
+        return await session().post(url, data=content, headers=headers, allow_redirects=False)
 
 
-async def complete(call: Call, gate: Gate, upstream: httpx.Response, stream: bool) -> Outgoing:
+async def complete(call: Call, gate: Gate, upstream: aiohttp.ClientResponse, stream: bool) -> Outgoing:
     """A whole answer: an error (passed through, the reservation released) or a JSON result."""
     try:
-        content = await upstream.aread()
-    except httpx.HTTPError as exc:
+        content = await upstream.read()
+    except UPSTREAM_ERRORS as exc:
         metering.submit(
             metering.record,
             call.metered(gate, stream=stream, status=502, estimate_reason="upstream_broken"),
@@ -264,8 +269,8 @@ async def complete(call: Call, gate: Gate, upstream: httpx.Response, stream: boo
         )
         raise
     finally:
-        await upstream.aclose()
-    if upstream.status_code >= 300:
+        upstream.close()  # after a whole body, its connection is already back in the pool
+    if upstream.status >= 300:
         metering.submit(metering.release, gate)
         return passthrough(upstream, content, call.request_id)
     try:
@@ -274,7 +279,7 @@ async def complete(call: Call, gate: Gate, upstream: httpx.Response, stream: boo
         answer = None
     assert call.endpoint is not None
     amounts = metering.usage_amounts(call.endpoint, answer.get("usage") if isinstance(answer, dict) else None)
-    metered = call.metered(gate, stream=stream, status=upstream.status_code)
+    metered = call.metered(gate, stream=stream, status=upstream.status)
     if isinstance(answer, dict) and isinstance(answer.get("model"), str) and answer["model"]:
         metered.model = answer["model"][:200]
     if amounts is not None:
@@ -289,23 +294,18 @@ async def complete(call: Call, gate: Gate, upstream: httpx.Response, stream: boo
     return passthrough(upstream, content, call.request_id)
 
 
-def close_later(loop: asyncio.AbstractEventLoop, upstream: httpx.Response) -> None:
-    """Closes an upstream response on its event loop, from that loop or any other thread."""
-
-    def close() -> None:
-        task = asyncio.ensure_future(upstream.aclose())
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
-
+def close_later(loop: asyncio.AbstractEventLoop, upstream: aiohttp.ClientResponse) -> None:
+    """Closes an upstream response (its connection, unless the whole body was read and it is back
+    in the pool) on its event loop, from that loop or any other thread."""
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     try:
         if running is loop:
-            close()
+            upstream.close()
         else:
-            loop.call_soon_threadsafe(close)
+            loop.call_soon_threadsafe(upstream.close)
     except RuntimeError:  # the loop is closed (the process is exiting): nothing left to close
         pass
 
@@ -325,7 +325,7 @@ class Relay:
     chunk's tokens (the chunk itself is passed on only if the client asked for it), or, when the
     stream ends without one, an estimate from what was streamed."""
 
-    def __init__(self, call: Call, gate: Gate, upstream: httpx.Response, wants_usage: bool) -> None:
+    def __init__(self, call: Call, gate: Gate, upstream: aiohttp.ClientResponse, wants_usage: bool) -> None:
         self.call = call
         self.gate = gate
         self.upstream = upstream
@@ -336,6 +336,7 @@ class Relay:
         self.model = ""
         self.error: Any = None
         self.finished = False
+        self.ended = False  # the upstream's `data: [DONE]` was passed on
         self.loop = asyncio.get_running_loop()
 
     def __del__(self) -> None:
@@ -348,7 +349,8 @@ class Relay:
         outcome = "client_disconnected"
         try:
             try:
-                async for data in self.upstream.aiter_bytes():
+                # each piece as it arrives: iter_any waits for nothing more than is there
+                async for data in self.upstream.content.iter_any():
                     out = self.feed(data)
                     if out:
                         yield out
@@ -357,8 +359,11 @@ class Relay:
                     if out:
                         yield out
                 outcome = "completed"
-            except httpx.HTTPError as exc:
+            except UPSTREAM_ERRORS as exc:
                 outcome = "upstream_broken"
+                out = self.feed(self.unread())
+                if out:
+                    yield out
                 # end the stream with an error the client's SDK raises, not silently cut short
                 error = {
                     "message": f"the upstream stream broke ({type(exc).__name__})",
@@ -369,6 +374,16 @@ class Relay:
                 yield b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
         finally:
             self.finish(outcome)
+
+    def unread(self) -> bytes:
+        """What the upstream sent before its connection broke and was not read yet. aiohttp raises
+        the error ahead of data still in its buffer (`StreamReader.readany`), so an upstream that
+        sends its last events and dies at once would lose them; its private `_read_nowait` is the
+        one way to them."""
+        try:
+            return self.upstream.content._read_nowait(-1)
+        except Exception:  # another aiohttp's internals, or a timed-out read: nothing to salvage
+            return b""
 
     def feed(self, data: bytes) -> bytes:
         buffer = self.pending + data if self.pending else data
@@ -384,6 +399,8 @@ class Relay:
     def inspect(self, blob: bytes) -> bytes:
         """Whole events → what the client gets: all of them, less a usage-only chunk it did not
         ask for. Only events that carry a usage or an error object are parsed."""
+        if blob[-32:].rstrip().endswith(b"[DONE]"):  # only the end marker ends so (JSON ends in "}")
+            self.ended = True
         if USAGE_OBJECT.search(blob) is None and ERROR_OBJECT.search(blob) is None:
             self.passed.append(blob)
             return blob
@@ -412,8 +429,11 @@ class Relay:
         if self.finished:
             return
         self.finished = True
+        if outcome == "client_disconnected" and self.ended:
+            # it left after the stream's end marker, before the upstream's connection said so
+            outcome = "completed"
         close_later(self.loop, self.upstream)
-        metered = self.call.metered(self.gate, stream=True, status=self.upstream.status_code)
+        metered = self.call.metered(self.gate, stream=True, status=self.upstream.status)
         metered.metadata["outcome"] = outcome
         metered.metadata["duration_ms"] = self.call.elapsed_ms()
         if self.upstream.headers.get("x-request-id"):

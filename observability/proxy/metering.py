@@ -17,8 +17,9 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, partial
@@ -30,9 +31,9 @@ from django.utils import timezone
 from meshsite_client.llm.tokens import TokenCounter, token_counter
 
 from .. import budgets
-from ..models import Kind, ModelPrice
+from ..models import Kind, ModelPrice, UsageRecord
 from ..pricing import Amounts, cost_of, find_price
-from ..usage import record_usage
+from ..usage import record_usage, record_usages, usage_row
 from .auth import Caller, authenticate
 from .errors import NO_RETRY, ProxyError
 from .upstream import Upstream, upstream_for
@@ -57,12 +58,16 @@ def _gate_executor() -> ThreadPoolExecutor:
 
 
 @cache
+def _writers() -> int:
+    # SQLite takes one writer at a time: a second thread would only wait for its lock.
+    return 1 if connection.vendor == "sqlite" else 2
+
+
+@cache
 def _writer_executor() -> ThreadPoolExecutor:
     # Queued records are written before the interpreter exits (concurrent.futures joins its
-    # workers after they drain their queue), so a graceful stop loses none. SQLite takes one
-    # writer at a time: a second thread would only wait for its lock.
-    writers = 1 if connection.vendor == "sqlite" else 2
-    return ThreadPoolExecutor(max_workers=writers, thread_name_prefix="proxy-usage")
+    # workers after they finish their drains), so a graceful stop loses none.
+    return ThreadPoolExecutor(max_workers=_writers(), thread_name_prefix="proxy-usage")
 
 
 def _with_connection(function: Callable[..., T], *args: Any) -> T:
@@ -89,26 +94,75 @@ async def run_db(function: Callable[..., T], *args: Any) -> T:
 RETRY_PAUSES = (0.5, 2.0, 8.0)
 
 
-def submit(function: Callable[..., Any], *args: Any) -> "Future[Any]":
-    """Runs `function` on the usage writer, after the response has gone."""
+# Writes waiting for a writer, and how many drains (jobs on the writer pool that write until
+# none is left) are queued or running. Handing every write to the pool on its own would wake a
+# writer thread, and hand it the GIL, once per request: under load a busy writer takes the next
+# one from here instead.
+_writes: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+_writes_lock = threading.Lock()
+_draining = 0
 
-    def job() -> None:
-        name = getattr(function, "__name__", str(function))
-        try:
-            for pause in (*RETRY_PAUSES, None):
-                try:
-                    _with_connection(function, *args)
-                    return
-                except DatabaseError:
-                    if pause is None:
-                        raise
-                    logger.warning("metering proxy: %s failed on the database; again in %ss", name, pause)
-                    connection.close()
-                    time.sleep(pause)
-        except Exception:
-            logger.exception("metering proxy: %s failed; the usage is not recorded", name)
 
-    return _writer_executor().submit(job)
+def submit(function: Callable[..., Any], *args: Any) -> None:
+    """Runs `function` on a usage writer, after the response has gone (in the order submitted,
+    with SQLite's one writer)."""
+    global _draining
+    with _writes_lock:
+        _writes.append((function, args))
+        if _draining >= _writers():
+            return
+        _draining += 1
+    try:
+        _writer_executor().submit(_drain)
+    except RuntimeError:  # the interpreter is exiting: a drain already running takes it, if any
+        with _writes_lock:
+            _draining -= 1
+        raise
+
+
+# Usage records written together by one drain, at most (one transaction, one commit).
+BATCH = 100
+
+
+def _drain() -> None:
+    global _draining
+    while True:
+        with _writes_lock:
+            if not _writes:
+                _draining -= 1
+                return
+            function, args = _writes.popleft()
+            batch: list[Metered] = []
+            if _batchable(function, args):
+                batch.append(args[0])
+                while _writes and len(batch) < BATCH and _batchable(*_writes[0]):
+                    batch.append(_writes.popleft()[1][0])
+        if len(batch) > 1:
+            _write(record_many, (batch,))
+        else:
+            _write(function, args)
+
+
+def _batchable(function: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+    # usage settling a reservation locks it: those are written one by one, in order
+    return function is record and args[0].gate.reservation_id is None
+
+
+def _write(function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    name = getattr(function, "__name__", str(function))
+    try:
+        for pause in (*RETRY_PAUSES, None):
+            try:
+                _with_connection(function, *args)
+                return
+            except DatabaseError:
+                if pause is None:
+                    raise
+                logger.warning("metering proxy: %s failed on the database; again in %ss", name, pause)
+                connection.close()
+                time.sleep(pause)
+    except Exception:
+        logger.exception("metering proxy: %s failed; the usage is not recorded", name)
 
 
 # --- estimates ----------------------------------------------------------------------------------
@@ -396,6 +450,23 @@ class Metered:
 def record(metered: Metered) -> None:
     """Writes the usage record (priced now) and settles the reservation. Without usage from the
     upstream, tokens are estimated: input from the request, output from what was produced."""
+    gate = metered.gate
+    if gate.reservation_id is None:
+        record_usages([usage_of(metered)])
+        return
+    record_usage(gate.caller.who, reservation_id=gate.reservation_id, **_usage_fields(metered))
+
+
+def record_many(batch: list[Metered]) -> None:
+    """`record` for several requests without reservations, in one transaction."""
+    record_usages([usage_of(metered) for metered in batch])
+
+
+def usage_of(metered: Metered) -> UsageRecord:
+    return usage_row(metered.gate.caller.who, **_usage_fields(metered))
+
+
+def _usage_fields(metered: Metered) -> dict[str, Any]:
     metadata = dict(metered.metadata)
     amounts = metered.amounts
     if amounts is None:
@@ -407,16 +478,13 @@ def record(metered: Metered) -> None:
         metadata["usage_estimated"] = True
         metadata["estimate_reason"] = metered.estimate_reason
         metadata["estimate_method"] = counter_for(metered.model).method
-    gate = metered.gate
-    record_usage(
-        gate.caller.who,
-        kind=KINDS[metered.endpoint],
-        model=metered.model,
-        amounts=amounts,
-        thread_id=metered.thread_id,
-        turn_id=metered.turn_id,
-        trace_id=metered.trace_id,
-        span_id=metered.span_id,
-        metadata=metadata,
-        reservation_id=gate.reservation_id,
-    )
+    return {
+        "kind": KINDS[metered.endpoint],
+        "model": metered.model,
+        "amounts": amounts,
+        "thread_id": metered.thread_id,
+        "turn_id": metered.turn_id,
+        "trace_id": metered.trace_id,
+        "span_id": metered.span_id,
+        "metadata": metadata,
+    }

@@ -1,12 +1,11 @@
-"""Where a project's requests go, and the one pooled HTTP client that takes them there."""
+"""Where a project's requests go, and the pooled HTTP client (aiohttp) that takes them there."""
 
 import asyncio
-import logging
+import atexit
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from django.conf import settings
 
 from .errors import ProxyError
@@ -40,20 +39,6 @@ DROPPED_RESPONSE_HEADERS = frozenset(
 )
 
 
-# httpx logs every request at INFO ("HTTP Request: POST … 200 OK"): one line per proxied call is
-# noise next to the usage records, and costs as much as a good part of the proxying. Only the
-# proxy's own calls are left out; other httpx users (an in-process agent's OpenAI client) log as before.
-proxying: ContextVar[bool] = ContextVar("meshsite_proxying", default=False)
-
-
-class _NotProxying(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not proxying.get()
-
-
-logging.getLogger("httpx").addFilter(_NotProxying())
-
-
 @dataclass(frozen=True)
 class Upstream:
     url: str  # base URL, `…/v1`
@@ -75,25 +60,61 @@ def upstream_for(project_slug: str) -> Upstream:
     return Upstream(settings.MESHSITE_PROXY_UPSTREAM_URL, settings.MESHSITE_PROXY_UPSTREAM_KEY)
 
 
-_client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+CONNECT_TIMEOUT = 10.0  # seconds to connect; MESHSITE_PROXY_TIMEOUT is for each read after that
+
+# One session per event loop (daphne serves on one): its pool keeps connections to the upstreams
+# alive between requests. No cap on connections (aiohttp's default is 100): a cap would queue the
+# next request behind streams that may run for minutes. Idle connections close after 20 s. No
+# overall time limit: a stream lasts as long as its upstream keeps sending. A compressed body is
+# decoded (the proxy asks for `identity`, and drops content-encoding); cookies an upstream sets
+# are not kept (they would go out with other projects' requests).
+_session: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
 
 
-def client() -> httpx.AsyncClient:
-    """The process's pooled client (keep-alive connections to the upstreams), made on first use
-    in the serving event loop."""
-    global _client
+def session() -> aiohttp.ClientSession:
+    """The serving event loop's pooled session, made on first use."""
+    global _session
     loop = asyncio.get_running_loop()
-    if _client is None or _client[0] is not loop:
-        _client = (
+    if _session is None or _session[0] is not loop:
+        if _session is not None:
+            _discard(*_session)
+        timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_read=settings.MESHSITE_PROXY_TIMEOUT)
+        _session = (
             loop,
-            httpx.AsyncClient(
-                timeout=httpx.Timeout(settings.MESHSITE_PROXY_TIMEOUT, connect=10.0),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=20),
-                follow_redirects=False,
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=20),
+                timeout=timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
             ),
         )
-    return _client[1]
+    return _session[1]
+
+
+async def close_session() -> None:
+    """Closes the running loop's session, if any (the server's graceful stop)."""
+    global _session
+    if _session is not None and _session[0] is asyncio.get_running_loop():
+        current, _session = _session[1], None
+        await current.close()
+
+
+def _discard(loop: asyncio.AbstractEventLoop, stale: aiohttp.ClientSession) -> None:
+    """Lets go of a session whose loop is no longer the serving one (or at exit), without the
+    "Unclosed client session" warning: its sockets belong to that loop, which may be closed, so
+    they are closed synchronously (aiohttp's `close()` is a coroutine on that loop)."""
+    if stale.closed:
+        return
+    connector = stale.connector
+    if connector is not None and not loop.is_running():
+        connector._close()  # the sync part of `close()`: closes the transports
+    stale.detach()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    if _session is not None:
+        _discard(*_session)
 
 
 def request_headers(incoming: Mapping[str, str], upstream: Upstream, traceparent: str) -> dict[str, str]:
@@ -109,8 +130,14 @@ def request_headers(incoming: Mapping[str, str], upstream: Upstream, traceparent
     return headers
 
 
-def response_headers(upstream: httpx.Response) -> dict[str, str]:
-    headers = {name: value for name, value in upstream.headers.items() if name not in DROPPED_RESPONSE_HEADERS}
-    if "x-request-id" in upstream.headers:
-        headers["x-upstream-request-id"] = upstream.headers["x-request-id"]
+def response_headers(upstream: aiohttp.ClientResponse) -> dict[str, str]:
+    """The upstream's headers as the client gets them: lower-case names, a repeated one joined
+    with ", " (as one header), less the dropped ones; its request id as x-upstream-request-id."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in upstream.raw_headers:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name == "x-request-id":
+            headers["x-upstream-request-id"] = value
+        elif name not in DROPPED_RESPONSE_HEADERS:
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers

@@ -63,6 +63,7 @@ def do_join(room: Room, claims: TokenClaims, node: str, replaces: str = "") -> P
         name=claims.name,
         attributes=claims.attributes,
         agent=claims.agent,
+        grants=claims.grants.raw,
         node=node,
         joined_at=timezone.now(),
     )

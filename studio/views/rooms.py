@@ -97,9 +97,18 @@ def room_page(request: HttpRequest, project: str, room: str) -> HttpResponse:
         return redirect(f"{reverse('studio-index')}?{urlencode({'project': project, 'room': room})}")
     remember_project(request, allowed[project])
     identity = f"studio-{request.user.get_username()}"
+    manages = may_manage(request, allowed[project])
+    # A project owner approves spending past a soft budget (usage.request_approval asks them here).
+    grants = {"usage": {"approve": ["project"]}} if manages else None
     # Not a singleton: each tab of the same person is its own participant, none replaces another.
     token, _expires = mint_token(
-        project=project, room=room, identity=identity, role="user", name=request.user.get_username(), singleton=False
+        project=project,
+        room=room,
+        identity=identity,
+        role="user",
+        name=request.user.get_username(),
+        singleton=False,
+        grants=grants,
     )
     response = render(
         request,
@@ -112,7 +121,7 @@ def room_page(request: HttpRequest, project: str, room: str) -> HttpResponse:
             "ws_url": ws_url(request, room),
             "files_url": files_url(room),
             "services": services_for_room(allowed[project], room),
-            "may_manage": may_manage(request, allowed[project]),
+            "may_manage": manages,
         },
     )
     # The page embeds a live participant token: no cache (browser, proxy) may keep a copy.

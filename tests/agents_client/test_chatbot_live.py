@@ -15,13 +15,13 @@ __all__ = ["fake_openai"]
 
 
 def assistant(fake: FakeOpenAI, **config) -> ChatBot:
+    config.setdefault("tool_toolkits", ["calc"])
     return ChatBot(
         name="assistant",
         title="Assistant",
         model="gpt-test",
         api_key="sk-test",
         base_url=fake.base_url,
-        tool_toolkits=["calc"],
         rules=["Answer briefly."],
         **config,
     )
@@ -111,9 +111,14 @@ async def test_a_second_message_during_a_turn_is_queued_and_answered_next(ws_url
         await alice.expect(lambda m: m.get("method") == "threads.turn" and m["params"]["event"] == "text", 15)
         await alice.invoke("threads", "post", {"thread_id": thread_id, "text": "two"})
         fake_openai.release()
-        assert (await reply_from(alice))["parts"][0]["text"] == "First answer"
-        assert (await reply_from(alice))["parts"][0]["text"] == "Second answer"
-        assert [m["content"] for m in fake_openai.requests[1].messages if m["role"] == "user"] == ["one", "two"]
+        first = await reply_from(alice)
+        second = await reply_from(alice)
+        assert (first["parts"][0]["text"], first["seq"], first["reply_to"]) == ("First answer", 3, 1)
+        assert (second["parts"][0]["text"], second["seq"], second["reply_to"]) == ("Second answer", 4, 2)
+        # "two" was posted (seq 2) before the first answer (seq 3); the model still reads the
+        # conversation as it went: one, its answer, two
+        history = [(m["role"], m["content"]) for m in fake_openai.requests[1].messages if m["role"] != "system"]
+        assert history == [("user", "one"), ("assistant", "First answer"), ("user", "two")]
 
 
 async def test_a_turn_can_be_interrupted_and_keeps_what_it_said(ws_url, mint, fake_openai):
@@ -188,3 +193,77 @@ async def test_a_turn_over_a_hard_budget_is_refused_before_the_model_is_called(w
         message = await reply_from(alice)
         assert "budget" in message["parts"][0]["text"]
         assert fake_openai.requests == []
+
+
+@pytest.mark.redis  # the budget is created in this process: its notification reaches the server through Redis
+async def test_without_budgets_turns_skip_the_reservation_until_a_budget_is_created(ws_url, mint, fake_openai, project):
+    from decimal import Decimal
+
+    from observability.models import Budget, ModelPrice, ToolCall
+
+    def calls_of(tool: str) -> int:
+        return ToolCall.objects.filter(project=project, toolkit="usage", tool=tool).count()
+
+    async def ledger_has(tool: str, count: int) -> None:
+        for _ in range(100):
+            if await asyncio.to_thread(calls_of, tool) >= count:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the ledger never showed {count} usage.{tool} call(s)")
+
+    await asyncio.to_thread(
+        lambda: ModelPrice.objects.create(
+            model="gpt-test", kind="llm", input_per_million=Decimal("1000"), output_per_million=Decimal("1000")
+        )
+    )
+    fake_openai.reply("one")
+    fake_openai.reply("two")
+    fake_openai.reply("never sent")
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(assistant(fake_openai), ws_url("lobby"), agent_token(mint)),
+    ):
+        thread_id = await start_thread(alice, "first")
+        assert (await reply_from(alice))["parts"][0]["text"] == "one"
+        await alice.invoke("threads", "post", {"thread_id": thread_id, "text": "second"})
+        assert (await reply_from(alice))["parts"][0]["text"] == "two"
+        await ledger_has("record", 2)
+        assert await asyncio.to_thread(calls_of, "reserve") == 1  # the second turn knew no budget applies
+
+        await asyncio.to_thread(
+            lambda: Budget.objects.create(project=project, amount=Decimal("0.0001"), period="day", hard=True)
+        )
+        changed = await alice.expect(lambda m: m.get("method") == "usage.budgets_changed")
+        assert changed["params"]["scope"] == "project"
+        await alice.invoke("threads", "post", {"thread_id": thread_id, "text": "third"})
+        message = await reply_from(alice)
+        assert "budget" in message["parts"][0]["text"]
+        assert len(fake_openai.requests) == 2  # the upstream never saw the third question
+
+
+async def test_a_thread_switches_on_the_toolkits_the_service_lets_threads_choose(ws_url, mint, fake_openai, project):
+    fake_openai.reply("no tools here")
+    fake_openai.reply("calc is on")
+    fake_openai.reply("weather stays off")
+    bot = assistant(fake_openai, tool_toolkits=[], thread_toolkits=["calc*"])
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        running(bot, ws_url("lobby"), agent_token(mint)),
+    ):
+        await bob.register("calc", [ADD_TOOL])
+        await bob.register("weather", [{**ADD_TOOL, "name": "forecast"}])
+        await start_thread(alice, "plain thread")
+        await reply_from(alice)
+        created = await alice.invoke("threads", "create", {"title": "Sums", "toolkits": ["calc", "weather"]})
+        sums = created["result"]["output"]["thread"]["id"]
+        await alice.invoke("threads", "post", {"thread_id": sums, "text": "2+3?"})
+        await reply_from(alice)
+        # switched off again while the bot already knows the thread: it follows threads.updated
+        await alice.invoke("threads", "configure", {"thread_id": sums, "toolkits": []})
+        await alice.expect(lambda m: m.get("method") == "threads.updated")
+        await alice.invoke("threads", "post", {"thread_id": sums, "text": "and now?"})
+        await reply_from(alice)
+    offered = [sorted(tool["function"]["name"] for tool in request.tools) for request in fake_openai.requests]
+    # `weather` is in the thread's list but not among those the service lets a thread choose
+    assert offered == [[], ["calc__add"], []]

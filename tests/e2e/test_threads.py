@@ -123,3 +123,42 @@ async def test_bad_input_is_explained_and_deleting_is_for_the_creator(ws_url, mi
         assert (await output(alice, "delete", {"thread_id": thread["id"]}))["deleted"] is True
         assert (await bob.notification("threads.deleted"))["thread_id"] == thread["id"]
         assert await error_code(alice, "get", {"thread_id": thread["id"]}) == ErrorCode.NOT_FOUND
+
+
+async def test_a_thread_switches_toolkits_on_and_only_its_creator_or_an_agent_changes_them(ws_url, mint):
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+        await RawPeer.connect(ws_url("lobby"), mint("helper", role="agent")) as agent,
+    ):
+        thread = (await output(alice, "create", {"title": "Sums", "toolkits": ["calc"]}))["thread"]
+        assert thread["toolkits"] == ["calc"]
+        configured = await output(alice, "configure", {"thread_id": thread["id"], "toolkits": ["calc", "rail*"]})
+        assert configured["thread"]["toolkits"] == ["calc", "rail*"]
+        updated = await agent.notification("threads.updated")
+        assert updated == {"thread_id": thread["id"], "thread": configured["thread"]}
+        assert await error_code(bob, "configure", {"thread_id": thread["id"], "toolkits": []}) == (
+            ErrorCode.PERMISSION_DENIED
+        )
+        renamed = await output(agent, "configure", {"thread_id": thread["id"], "title": "Maths"})
+        assert (renamed["thread"]["title"], renamed["thread"]["toolkits"]) == ("Maths", ["calc", "rail*"])
+        page = await output(bob, "get", {"thread_id": thread["id"]})
+        assert page["thread"]["toolkits"] == ["calc", "rail*"]
+        for bad in (["no spaces"], ["x" * 65], ["calc", "calc"], [f"t{i}" for i in range(33)]):
+            assert await error_code(alice, "configure", {"thread_id": thread["id"], "toolkits": bad}) == (
+                ErrorCode.INVALID_ARGUMENTS
+            )
+
+
+async def test_an_answer_names_the_message_it_replies_to(ws_url, mint):
+    async with await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice:
+        thread = (await output(alice, "create"))["thread"]
+        question = (await output(alice, "post", {"thread_id": thread["id"], "text": "q"}))["message"]
+        assert question["reply_to"] is None
+        answer = await output(alice, "post", {"thread_id": thread["id"], "text": "a", "reply_to": 1})
+        assert (answer["message"]["seq"], answer["message"]["reply_to"]) == (2, 1)
+        assert await error_code(alice, "post", {"thread_id": thread["id"], "text": "x", "reply_to": 3}) == (
+            ErrorCode.INVALID_PARAMS
+        )
+        page = await output(alice, "get", {"thread_id": thread["id"]})
+        assert [m["reply_to"] for m in page["messages"]] == [None, 1]

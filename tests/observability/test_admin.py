@@ -9,9 +9,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from observability.models import Budget, Reservation, UsageRecord
+from observability.models import Budget, Reservation, ToolCall, UsageRecord
 from observability.pricing import Amounts
-from observability.usage import record_usage
+from observability.usage import SpentBy, record_usage
 from rooms.models import Project, Room
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +125,17 @@ def test_reservations_are_listed_and_can_be_released(admin_client, who):
     admin_client.post("/admin/observability/reservation/", {"action": "release", "_selected_action": [reservation.pk]})
     reservation.refresh_from_db()
     assert reservation.status == "released"
+
+
+def test_a_built_in_calls_spending_shows_on_its_row_in_the_tool_calls_list(admin_client, price, who, room):
+    price("text-embedding-3-small", kind="embedding", input_per_million="0.02")
+    row = {"project_id": room.project_id, "room": room, "room_name": room.name, "caller_id": "p_a"}
+    row |= {"started_at": timezone.now(), "latency_ms": 1, "request_bytes": 1, "response_bytes": 1, "status": "ok"}
+    ToolCall.objects.create(call_id="k_search", toolkit="rag", tool="search", **row)
+    ToolCall.objects.create(call_id="k_list", toolkit="participants", tool="list", **row)
+    by = SpentBy("k_search", "rag.search", "", "")
+    for _ in range(2):
+        record_usage(who, kind="embedding", model="text-embedding-3-small", amounts=Amounts(input_tokens=500), by=by)
+    page = admin_client.get("/admin/observability/toolcall/").content.decode()
+    assert "Usage it spent" in page
+    assert page.count("0.00002 USD") == 1  # 2 x 500 tokens at 0.02 per million, on rag.search's row only

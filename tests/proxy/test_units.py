@@ -3,6 +3,7 @@ events and metered."""
 
 import asyncio
 import json
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import ClassVar
 
@@ -76,7 +77,7 @@ class FakeCall:
 def relay(wants_usage: bool) -> Relay:
     r = object.__new__(Relay)
     r.__dict__.update(call=FakeCall(), wants_usage=wants_usage, pending=b"", passed=[], usage=None, model="")
-    r.__dict__.update(error=None, finished=True)  # nothing to meter in these tests
+    r.__dict__.update(error=None, finished=True, ended=False)  # nothing to meter in these tests
     return r
 
 
@@ -88,6 +89,9 @@ def test_a_relay_passes_whole_events_and_holds_a_partial_one_until_it_ends():
     assert r.feed(b": keep-alive\r\n\r\n" + b"data: [DONE]") == b": keep-alive\r\n\r\n"
     assert r.pending == b"data: [DONE]"
     assert metering.streamed_text(r.passed) == "Hello"
+    assert not r.ended
+    assert r.feed(b"\n\n") == b"data: [DONE]\n\n"
+    assert r.ended  # a client leaving now left a stream that was complete
 
 
 def test_the_usage_chunk_is_read_and_dropped_unless_asked_for():
@@ -123,11 +127,11 @@ async def test_a_stream_whose_iterator_never_started_is_still_metered_and_its_up
     monkeypatch.setattr(metering, "submit", lambda function, *args: submitted.append((function, args)))
     closed = asyncio.Event()
 
-    class Upstream:
-        status_code = 200
+    class Upstream:  # an aiohttp.ClientResponse's part a relay uses
+        status = 200
         headers: ClassVar[dict[str, str]] = {}
 
-        async def aclose(self) -> None:
+        def close(self) -> None:
             closed.set()
 
     class Call:
@@ -145,3 +149,51 @@ async def test_a_stream_whose_iterator_never_started_is_still_metered_and_its_up
     [(function, (metered,))] = submitted
     assert function is metering.record
     assert (metered.estimate_reason, metered.metadata["outcome"]) == ("client_disconnected", "client_disconnected")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queued_usage_is_written_in_batches_and_none_is_lost(project):
+    """Under load the writer takes every queued record it can in one transaction; each still gets
+    its own priced row."""
+    import threading
+
+    from observability.budgets import Who
+    from observability.models import ModelPrice, UsageRecord
+    from observability.proxy.auth import Caller
+    from observability.proxy.upstream import Upstream
+
+    ModelPrice.objects.create(model="gpt-batch", kind="llm", input_per_million=1, output_per_million=2)
+    who = Who(project.pk, None, "", "", "key", "")
+    gate = metering.Gate(Caller(who, project.slug), Upstream("http://upstream.invalid/v1", "k"))
+
+    def metered(index: int) -> metering.Metered:
+        return metering.Metered(
+            gate, metering.CHAT, {}, "gpt-batch", "", "", "", "", {"n": index}, amounts=Amounts(1_000_000, index)
+        )
+
+    batches: list[int] = []
+    real_record_many = metering.record_many
+    hold = threading.Event()
+
+    def record_many(batch: list[metering.Metered]) -> None:
+        batches.append(len(batch))
+        real_record_many(batch)
+
+    def first(_metered: metering.Metered) -> None:
+        hold.wait(10)  # the writer is busy: what comes meanwhile queues up
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metering, "record_many", record_many)
+        metering.submit(first, metered(0))
+        for index in range(1, 51):
+            metering.submit(metering.record, metered(index))
+        hold.set()
+        for _ in range(200):
+            if UsageRecord.objects.filter(model="gpt-batch").count() == 50:
+                break
+            threading.Event().wait(0.05)
+    rows = UsageRecord.objects.filter(model="gpt-batch").order_by("output_tokens")
+    assert [row.metadata["n"] for row in rows] == list(range(1, 51))
+    # 1M input tokens at 1 per million, index output tokens at 2 per million
+    assert [row.cost for row in rows[:2]] == [Decimal("1.000002"), Decimal("1.000004")]
+    assert batches and max(batches) > 1  # a lone record on an idle writer is written as it is

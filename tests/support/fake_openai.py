@@ -204,6 +204,9 @@ class RecordedRequest:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's listen backlog is 5: 16 clients connecting at once on a loaded machine
+    # overflow it, and some of their connections are reset (bench/proxy.py at concurrency 16)
+    request_queue_size = 128
 
     def __init__(self, fake: FakeOpenAI) -> None:
         self.fake = fake

@@ -1,6 +1,8 @@
 """Embedding backends: an OpenAI-compatible server through the openai client (usage priced in the
 ledger), the local model, and a clear message when there is neither."""
 
+import os
+import signal
 from decimal import Decimal
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from observability.models import UsageRecord
 from rooms.models import Room
 from tests.support.fake_openai import ErrorReply
+from tests.vectors.conftest import require_local_model
 from tests.vectors.fake_embeddings import DIMS, FakeEmbeddings, fake_embeddings
 from vectors import embeddings
 from vectors.actions import do_upsert_chunks
@@ -88,3 +91,40 @@ def test_the_local_model_embeds_offline_and_is_free(room: Room):
     assert similarity(cat, kitten) > similarity(cat, tax)
     record = UsageRecord.objects.get(room=room, kind="embedding")
     assert record.priced and record.cost == 0 and record.input_tokens > 0
+
+
+def test_the_local_model_in_a_separate_process_gives_the_same_vectors_at_a_lower_priority():
+    """The embedded default's mode: the server's process never loads torch, and the child yields
+    the CPU to it (niceness 10)."""
+    require_local_model()
+    texts = ["a cat", "a kitten", "a tax return"]
+    inline = embeddings.LocalEmbedder().embed(texts)
+    separate = embeddings.LocalEmbedder(separate_process=True)
+    try:
+        embedded = separate.embed(texts)
+        assert embedded.tokens == inline.tokens
+        for ours, theirs in zip(embedded.vectors, inline.vectors, strict=True):
+            assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < 1e-5
+        assert separate._pool is not None
+        (child,) = separate._pool._processes.values()
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 10
+    finally:
+        if separate._pool is not None:
+            separate._pool.shutdown()
+
+
+def test_a_dead_embedding_process_is_a_retryable_failure_and_the_next_call_starts_another():
+    require_local_model()
+    separate = embeddings.LocalEmbedder(separate_process=True)
+    try:
+        separate.embed(["warm up"])
+        assert separate._pool is not None
+        (child,) = separate._pool._processes.values()
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(10)
+        with pytest.raises(EmbeddingFailed, match="local embedding process failed"):
+            separate.embed(["after the crash"])
+        assert len(separate.embed(["and again"]).vectors) == 1
+    finally:
+        if separate._pool is not None:
+            separate._pool.shutdown()

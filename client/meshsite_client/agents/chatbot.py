@@ -56,6 +56,8 @@ MAX_TEXT = 100_000 - 100
 MAX_PARTS = 64
 # Text deltas are sent to readers at most this often (seconds); the rest is batched.
 STREAM_INTERVAL = 0.05
+# Seconds a "no budget applies" answer is trusted without a `usage.budgets_changed` notification.
+NO_BUDGET_RECHECK = 60.0
 
 
 class BudgetRefused(Exception):
@@ -68,6 +70,8 @@ class Turn:
     turn_id: str
     asker: dict[str, Any]  # the message author that started it
     traceparent: str
+    # the seq of the thread message the turn answers (its answer is posted with `reply_to`)
+    reply_to: int | None = None
     text: str = ""
     parts: list[dict[str, Any]] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
@@ -91,6 +95,9 @@ class ChatBot(SingleRoomAgent):
     # Room toolkits the model may use: names or patterns; the asker's own private `ui` toolkit is
     # offered too when `offer_ui` is set.
     tool_toolkits: list[str] = []
+    # Toolkits (names or patterns) a thread may switch on for itself with its own `toolkits`
+    # (`threads.create` / `threads.configure`): a thread chooses among these, never beyond them.
+    thread_toolkits: list[str] = []
     offer_ui: bool = True
     # `toolkit.tool` patterns that need a person's approval before they run
     approvals: list[str] = []
@@ -109,6 +116,7 @@ class ChatBot(SingleRoomAgent):
         if self.busy_policy not in BUSY_POLICIES:
             raise ValueError(f"busy_policy must be one of {', '.join(BUSY_POLICIES)}")
         self.tool_toolkits = list(self.tool_toolkits)
+        self.thread_toolkits = list(self.thread_toolkits)
         self.approvals = list(self.approvals)
         self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -116,7 +124,13 @@ class ChatBot(SingleRoomAgent):
         self._unsubscribe_messages: Any = None
         # threads this bot has read, kept current from notifications: seq -> message record
         self._threads: dict[str, dict[int, dict[str, Any]]] = {}
+        # per thread, seq -> (the message record, its chat messages): see history()
+        self._chat_forms: dict[str, dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
+        # the toolkits each of those threads switches on (its record's `toolkits`)
+        self._thread_toolkits: dict[str, list[str]] = {}
         self._unsubscribe_more: list[Any] = []
+        # until then (loop time) no budget applies to this room: model calls skip `usage.reserve`
+        self._no_budget_until = float("-inf")
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -163,8 +177,9 @@ class ChatBot(SingleRoomAgent):
     async def on_start(self) -> None:
         self._unsubscribe_more = [
             self.room.on("threads.message_updated", self._on_message_updated),
-            # notifications may have been missed while disconnected: read threads afresh
-            self.room.on("connection.restored", lambda _params: self._threads.clear()),
+            self.room.on("threads.updated", self._on_thread_updated),
+            self.room.on("connection.restored", self._on_restored),
+            self.room.on("usage.budgets_changed", self._budgets_changed),
         ]
         # Loading a tokenizer and creating the HTTP client block the loop once: do it now, not in a turn.
         config = self.llm_config()
@@ -181,10 +196,25 @@ class ChatBot(SingleRoomAgent):
             task.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
+    def _on_restored(self, _params: dict[str, Any]) -> None:
+        # notifications may have been missed while disconnected: read threads and budgets afresh
+        self._threads.clear()
+        self._chat_forms.clear()
+        self._thread_toolkits.clear()
+        self._no_budget_until = float("-inf")
+
+    def _budgets_changed(self, _params: dict[str, Any]) -> None:
+        self._no_budget_until = float("-inf")
+
     def _remember(self, thread_id: str, message: dict[str, Any]) -> None:
         known = self._threads.get(thread_id)
         if known is not None and isinstance(message.get("seq"), int):
             known[message["seq"]] = message
+
+    def _on_thread_updated(self, params: dict[str, Any]) -> None:
+        thread = params.get("thread")
+        if isinstance(thread, dict) and str(params.get("thread_id")) in self._thread_toolkits:
+            self._thread_toolkits[str(params.get("thread_id"))] = _names(thread.get("toolkits"))
 
     def _on_message_updated(self, params: dict[str, Any]) -> None:
         message = params.get("message")
@@ -211,7 +241,14 @@ class ChatBot(SingleRoomAgent):
         queue = self._queues[thread_id]
         while not queue.empty():
             message = queue.get_nowait()
-            turn = Turn(thread_id, uuid.uuid4().hex, message["author"], new_traceparent())
+            seq = message.get("seq")
+            turn = Turn(
+                thread_id,
+                uuid.uuid4().hex,
+                message["author"],
+                new_traceparent(),
+                reply_to=seq if isinstance(seq, int) else None,
+            )
             task = asyncio.create_task(self._run_turn(turn))
             self._current[thread_id] = task
             try:
@@ -271,7 +308,7 @@ class ChatBot(SingleRoomAgent):
 
     async def _finish(self, turn: Turn, status: str, sender: asyncio.Task[None]) -> None:
         for part in turn.parts:
-            if part.get("status") == "running":  # cut short by an interruption
+            if part.get("status") in ("running", "awaiting_approval"):  # cut short by an interruption
                 part.update(status="cancelled", error="the turn was interrupted before the tool answered")
         text = turn.text if len(turn.text) <= MAX_TEXT else turn.text[:MAX_TEXT] + "… (cut: too long for one message)"
         # a thread message holds at most MAX_PARTS parts: keep the latest tool calls
@@ -280,9 +317,10 @@ class ChatBot(SingleRoomAgent):
         if not parts:
             parts = [{"type": "text", "text": "(interrupted before answering)" if status == "interrupted" else ""}]
         try:
-            posted = await self.room.invoke(
-                "threads", "post", {"thread_id": turn.thread_id, "parts": parts}, traceparent=turn.traceparent
-            )
+            answer: dict[str, Any] = {"thread_id": turn.thread_id, "parts": parts}
+            if turn.reply_to is not None:
+                answer["reply_to"] = turn.reply_to
+            posted = await self.room.invoke("threads", "post", answer, traceparent=turn.traceparent)
             # the next turn may start before this message's own notification arrives
             self._remember(turn.thread_id, posted["message"])
             usage = {
@@ -328,6 +366,9 @@ class ChatBot(SingleRoomAgent):
     ) -> str | None:
         """Holds the model call's estimated cost against the budgets before anything is spent
         (`usage.reserve`); raises BudgetRefused when a budget says no."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._no_budget_until:
+            return None
         counter = token_counter(config.model)
         options = config.options
         estimate = {
@@ -345,14 +386,57 @@ class ChatBot(SingleRoomAgent):
             # a server without budgets (or a token without the grant): nothing to hold against
             log.warning("could not reserve the cost of turn %s; going on without", turn.turn_id, exc_info=True)
             return None
-        if held.get("needs_approval"):
-            question = "This answer goes over the room's soft budget. Go ahead?"
-            approved, _who = await self._ask(turn, question)
-            if not approved:
-                await self._release(turn, held["reservation_id"])
-                raise BudgetRefused("the answer would go over the soft budget, and nobody approved it")
         reservation_id = held.get("reservation_id")
+        if reservation_id is None and not held.get("budgets"):
+            # No budget applies: skip the round trip until `usage.budgets_changed` says otherwise
+            # (or a reconnection, or a minute, in case that notification was missed).
+            self._no_budget_until = loop.time() + NO_BUDGET_RECHECK
+        if held.get("needs_approval") and reservation_id:
+            await self._approve_spend(turn, str(reservation_id), held)
         return str(reservation_id) if reservation_id else None
+
+    async def _approve_spend(self, turn: Turn, reservation_id: str, held: dict[str, Any]) -> None:
+        """Past a soft budget an owner decides, not the asker: the server asks the owners present
+        (`usage.request_approval`) and records who decided on the reservation. The decision is a
+        `tool_call` part of the turn's message (`approved_by` / `refused_by`), like a tool's
+        approval. Raises BudgetRefused unless approved (the server has released the reservation)."""
+        call_id = f"budget-{reservation_id}"
+        arguments = {"reservation_id": reservation_id, "amount": held.get("amount"), "currency": held.get("currency")}
+        part: dict[str, Any] = {
+            "type": "tool_call",
+            "call_id": call_id,
+            "toolkit": "usage",
+            "tool": "request_approval",
+            "arguments": arguments,
+            "status": "awaiting_approval",
+        }
+        turn.parts.append(part)
+        self._stream(
+            turn,
+            "tool_call_started",
+            {"call_id": call_id, "toolkit": "usage", "tool": "request_approval", "arguments": arguments},
+        )
+        asker = turn.asker.get("name") or turn.asker.get("identity") or "someone"
+        try:
+            outcome = await self.room.invoke(
+                "usage",
+                "request_approval",
+                {"reservation_id": reservation_id, "reason": f"to answer {asker}", "timeout": self.approval_timeout},
+                timeout=self.approval_timeout + 15,
+                traceparent=turn.traceparent,
+            )
+        except RpcError as exc:
+            await self._release(turn, reservation_id)
+            outcome = {"approved": False, "decided_by": None, "message": f"no owner could be asked ({exc})"}
+        decided_by = (outcome.get("decided_by") or {}).get("identity")
+        if outcome.get("approved"):
+            part.update(status="ok", approved_by=decided_by, result=outcome)
+            self._stream(turn, "tool_call_ended", {"call_id": call_id, "status": "ok"})
+            return
+        message = str(outcome.get("message") or "no owner approved it")
+        part.update(status="refused", refused_by=decided_by, error=message)
+        self._stream(turn, "tool_call_ended", {"call_id": call_id, "status": "refused"})
+        raise BudgetRefused(f"the answer would go over the soft budget, and {message}")
 
     async def _release(self, turn: Turn, reservation_id: str) -> None:
         with contextlib.suppress(RpcError):
@@ -429,11 +513,20 @@ class ChatBot(SingleRoomAgent):
         tool calls and results), everyone else's as the user's, named. A thread is read once
         (`threads.get`, every page) and then kept current from its notifications."""
         known = self._threads.get(turn.thread_id)
-        if known is None or sorted(known) != list(range(1, len(known) + 1)):
+        if (
+            known is None
+            or sorted(known) != list(range(1, len(known) + 1))
+            or turn.thread_id not in self._thread_toolkits
+        ):
             known = await self._read_thread(turn)
+        # a message's chat form is made once, until the message changes (a new record replaces it)
+        cache = self._chat_forms.setdefault(turn.thread_id, {})
         messages: list[dict[str, Any]] = []
-        for seq in sorted(known):
-            messages += self._as_chat(known[seq])
+        for message in conversation_order(known):
+            form = cache.get(message["seq"])
+            if form is None or form[0] is not message:
+                form = cache[message["seq"]] = (message, self._as_chat(message))
+            messages += form[1]
         return messages
 
     async def _read_thread(self, turn: Turn) -> dict[int, dict[str, Any]]:
@@ -447,6 +540,7 @@ class ChatBot(SingleRoomAgent):
                 {"thread_id": turn.thread_id, "since_seq": since, "limit": 200},
                 traceparent=turn.traceparent,
             )
+            self._thread_toolkits[turn.thread_id] = _names(page.get("thread", {}).get("toolkits"))
             for message in page["messages"]:
                 known[message["seq"]] = message
             since, more = page["next_since_seq"], page["more"]
@@ -458,7 +552,8 @@ class ChatBot(SingleRoomAgent):
             self.room.participant.identity
         ):
             return [{"role": "user", "content": text, "name": _safe_name(message["author"]["identity"])}]
-        calls = [p for p in message["parts"] if p.get("type") == "tool_call"]
+        # a budget approval is the bot's own step, not a tool the model called
+        calls = [p for p in message["parts"] if p.get("type") == "tool_call" and not _is_budget_approval(p)]
         if not calls:
             return [{"role": "assistant", "content": text}]
         assistant: dict[str, Any] = {
@@ -513,7 +608,12 @@ class ChatBot(SingleRoomAgent):
             return True
         if not toolkit.public:
             return False
-        return any(fnmatch.fnmatchcase(toolkit.name, pattern) for pattern in self.tool_toolkits)
+        if any(fnmatch.fnmatchcase(toolkit.name, pattern) for pattern in self.tool_toolkits):
+            return True
+        chosen = self._thread_toolkits.get(turn.thread_id, [])
+        return any(fnmatch.fnmatchcase(toolkit.name, pattern) for pattern in chosen) and any(
+            fnmatch.fnmatchcase(toolkit.name, pattern) for pattern in self.thread_toolkits
+        )
 
     @staticmethod
     def _function_name(toolkit: str, tool_name: str) -> str:
@@ -602,9 +702,39 @@ class ChatBot(SingleRoomAgent):
         return False, None
 
 
+def conversation_order(messages: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """A thread's messages (seq → message) in conversation order: each answer right after the
+    message it replies to (`reply_to`), though a question asked while it was being written was
+    posted before it; everything else in seq order."""
+    replies: dict[int, list[int]] = {}
+    roots: list[int] = []
+    for seq in sorted(messages):
+        target = messages[seq].get("reply_to")
+        if isinstance(target, int) and target < seq and target in messages:
+            replies.setdefault(target, []).append(seq)
+        else:
+            roots.append(seq)
+    ordered: list[dict[str, Any]] = []
+    for root in roots:
+        stack = [root]
+        while stack:  # depth first, without recursion: a long chain of replies is fine
+            seq = stack.pop()
+            ordered.append(messages[seq])
+            stack.extend(reversed(replies.get(seq, [])))
+    return ordered
+
+
+def _names(value: Any) -> list[str]:
+    return [str(name) for name in value] if isinstance(value, list) else []
+
+
 def _safe_name(identity: str) -> str:
     # OpenAI's `name` field allows letters, digits, '_' and '-' only
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in identity)[:64] or "user"
+
+
+def _is_budget_approval(part: dict[str, Any]) -> bool:
+    return part.get("toolkit") == "usage" and part.get("tool") == "request_approval"
 
 
 def _tool_output(call: dict[str, Any]) -> Any:

@@ -32,7 +32,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from ..tracing import child_traceparent, current_traceparent, is_valid_traceparent
 from .config import LOCAL_API_KEY, LLMConfig
@@ -96,15 +96,16 @@ async def stream_chat(
         assembler = _Assembler()
         yielded = False
         try:
-            stream = await client.chat.completions.create(
-                model=resolved.model,
-                messages=cast(Any, list(messages)),
+            # `client.post` (the client's documented call for any endpoint) sends the body as it
+            # is. `chat.completions.create` first walks every message through its type-driven
+            # transform, about 0.15 ms a message: 25 ms before a 150-message thread's request left.
+            stream = await client.post(
+                "/chat/completions",
+                body=request_body(resolved, messages, tools, tool_choice),
+                options={"headers": headers} if headers else {},
+                cast_to=ChatCompletionChunk,
                 stream=True,
-                stream_options={"include_usage": True} if resolved.include_usage else openai.omit,
-                tools=cast(Any, list(tools)) if tools else openai.omit,
-                tool_choice=cast(Any, tool_choice) if tool_choice is not None else openai.omit,
-                extra_headers=headers,
-                extra_body=dict(resolved.options) or None,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
         except openai.APIError as exc:
             error = _translate(exc)
@@ -153,6 +154,24 @@ async def stream_chat(
         for event in assembler.end_events():
             yield event
         return
+
+
+def request_body(
+    config: LLMConfig,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+    tool_choice: str | Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The Chat Completions request body: the config's extra options first, so the call's own
+    fields win, as `extra_body` would not let them."""
+    body: dict[str, Any] = {**config.options, "model": config.model, "messages": list(messages), "stream": True}
+    if config.include_usage:
+        body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
+    if tools:
+        body["tools"] = list(tools)
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    return body
 
 
 async def warm_up(config: LLMConfig) -> None:

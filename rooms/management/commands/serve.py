@@ -20,6 +20,7 @@ from meshsite_client.protocol import CloseCode
 from twisted.internet import defer
 
 from files.streaming import create_streaming_application, wait_for_drain
+from observability.proxy.upstream import close_session as close_upstream_session
 from rooms.mesh.node import stop_node
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class MeshServer(Server):
         if self.agent_host is not None:
             await self.agent_host.stop()  # its agents finish their in-flight asks first
         await stop_node()
+        await close_upstream_session()  # the metering proxy's pooled connections
 
 
 class Command(BaseCommand):

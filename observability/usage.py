@@ -5,7 +5,7 @@ against budgets the same way whoever reports it."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,35 +37,25 @@ def spent_by(ctx: "CallContext", tool: str) -> SpentBy:
     return SpentBy(ctx.call_id, tool, trace_id, span_id)
 
 
-def record_usage(
-    who: Who,
-    *,
-    kind: str,
-    model: str,
-    amounts: Amounts,
-    thread_id: str = "",
-    turn_id: str = "",
-    trace_id: str = "",
-    span_id: str = "",
-    metadata: dict[str, Any] | None = None,
-    reservation_id: str | None = None,
-    by: SpentBy | None = None,
-) -> UsageRecord:
+class UsageFields(TypedDict):
+    """What one usage record says, besides who spent it (`record_usage`, `usage_row`)."""
+
+    kind: str
+    model: str
+    amounts: Amounts
+    thread_id: NotRequired[str]
+    turn_id: NotRequired[str]
+    trace_id: NotRequired[str]
+    span_id: NotRequired[str]
+    metadata: NotRequired[dict[str, Any] | None]
+    # the built-in tool call that spent it: its trace and span replace `trace_id` and `span_id`
+    by: NotRequired[SpentBy | None]
+
+
+def record_usage(who: Who, *, reservation_id: str | None = None, **fields: Unpack[UsageFields]) -> UsageRecord:
     """Writes one usage record at the price in effect now (unpriced, cost 0, if the model has
-    none) and settles `reservation_id` (-32002 if this room has no such reservation). `by`: the
-    built-in tool call that spent it (its trace and span replace `trace_id` and `span_id`)."""
-    record = usage_row(
-        who,
-        kind=kind,
-        model=model,
-        amounts=amounts,
-        thread_id=thread_id,
-        turn_id=turn_id,
-        trace_id=trace_id,
-        span_id=span_id,
-        metadata=metadata,
-        by=by,
-    )
+    none) and settles `reservation_id` (-32002 if this room has no such reservation)."""
+    record = usage_row(who, **fields)
     with transaction.atomic():
         if reservation_id is not None:
             record.reservation = find_reservation(reservation_id, who.project_id, who.room_id, lock=True)
@@ -81,21 +71,10 @@ def record_usages(rows: list[UsageRecord]) -> None:
         UsageRecord.objects.bulk_create(rows)
 
 
-def usage_row(
-    who: Who,
-    *,
-    kind: str,
-    model: str,
-    amounts: Amounts,
-    thread_id: str = "",
-    turn_id: str = "",
-    trace_id: str = "",
-    span_id: str = "",
-    metadata: dict[str, Any] | None = None,
-    by: SpentBy | None = None,
-    now: datetime | None = None,
-) -> UsageRecord:
+def usage_row(who: Who, *, now: datetime | None = None, **fields: Unpack[UsageFields]) -> UsageRecord:
     """One usage record, priced at `now` (default: now), not saved."""
+    kind, model, amounts, by = fields["kind"], fields["model"], fields["amounts"], fields.get("by")
+    trace_id, span_id = fields.get("trace_id", ""), fields.get("span_id", "")
     if by is not None:
         trace_id, span_id = by.trace_id or trace_id, by.span_id or span_id
     now = now or timezone.now()
@@ -113,13 +92,13 @@ def usage_row(
         output_tokens=amounts.output_tokens,
         cached_tokens=amounts.cached_tokens,
         quantity=amounts.quantity,
-        thread_id=thread_id,
-        turn_id=turn_id,
+        thread_id=fields.get("thread_id", ""),
+        turn_id=fields.get("turn_id", ""),
         trace_id=trace_id,
         span_id=span_id,
         call_id=by.call_id if by else "",
         tool=by.tool if by else "",
-        metadata=metadata or {},
+        metadata=fields.get("metadata") or {},
         cost=cost,
         price=price,
         priced=price is not None,

@@ -18,6 +18,7 @@ from .actions import do_delete_source, do_enqueue_job, do_move_file_chunks
 from .embeddings import configured_model
 from .indexer import message_version
 from .models import IndexJob, SourceKind
+from .tasks import index_message
 
 INDEX, REMOVE = IndexJob.Action.INDEX, IndexJob.Action.REMOVE
 
@@ -44,8 +45,6 @@ def on_file_changed(
 def on_message_saved(*, instance: ThreadMessage, **_: Any) -> None:
     if not watching():
         return
-    from .tasks import index_message
-
     version = message_version(instance.parts)
     enqueue_on_commit(index_message, instance.thread.room_id, instance.thread_id, version, str(instance.seq))
 

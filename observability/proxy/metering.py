@@ -33,7 +33,7 @@ from meshsite_client.llm.tokens import TokenCounter, token_counter
 from .. import budgets
 from ..models import Kind, ModelPrice, UsageRecord
 from ..pricing import Amounts, cost_of, find_price
-from ..usage import record_usage, record_usages, usage_row
+from ..usage import UsageFields, record_usage, record_usages, usage_row
 from .auth import Caller, authenticate
 from .errors import NO_RETRY, ProxyError
 from .upstream import Upstream, upstream_for
@@ -466,7 +466,7 @@ def usage_of(metered: Metered) -> UsageRecord:
     return usage_row(metered.gate.caller.who, **_usage_fields(metered))
 
 
-def _usage_fields(metered: Metered) -> dict[str, Any]:
+def _usage_fields(metered: Metered) -> UsageFields:
     metadata = dict(metered.metadata)
     amounts = metered.amounts
     if amounts is None:

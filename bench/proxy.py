@@ -55,6 +55,10 @@ sys.stdin.read()
 fake.stop()
 """
 
+# The proxy writes a request's usage up to 50 ms after its answer (metering.WRITE_DELAY): a
+# server's CPU is read this long after its block, so that writing is counted with the block.
+SETTLE_SECONDS = 0.2
+
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 64}
 
 
@@ -174,6 +178,7 @@ async def measure(
             cpu_before = cpu_seconds(own) if own else 0.0
             latencies, seconds = await run(target, per_block, concurrency, streaming)
             if own:
+                await asyncio.sleep(SETTLE_SECONDS)  # the block's last usage records are written
                 phase.cpu[target.name] = phase.cpu.get(target.name, 0.0) + cpu_seconds(own) - cpu_before
             phase.latencies.setdefault(target.name, []).extend(latencies)
             phase.seconds[target.name] = phase.seconds.get(target.name, 0.0) + seconds

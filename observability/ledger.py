@@ -14,6 +14,7 @@ default) one `executemany`. Building model instances and reconnecting per flush 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -54,8 +55,8 @@ def copy_statement() -> str:
     )
 
 
-def to_values(row: dict[str, Any], attnames: tuple[str, ...]) -> tuple[Any, ...]:
-    """One row's values in column order, as Python values psycopg adapts itself."""
+def to_values(row: dict[str, Any], attnames: tuple[str, ...], timestamp: Callable[[float], Any]) -> tuple[Any, ...]:
+    """One row's values in column order; `started_at` (epoch seconds) converted by `timestamp`."""
     values = []
     for name in attnames:
         value: Any = row.get(name)
@@ -65,22 +66,29 @@ def to_values(row: dict[str, Any], attnames: tuple[str, ...]) -> tuple[Any, ...]
             if "\x00" in value:
                 value = value.replace("\x00", "\ufffd")
         elif name == "started_at":
-            value = datetime.fromtimestamp(value, tz=UTC)
+            value = timestamp(value)
         elif name == "cost" and value is None:
             value = _ZERO
         values.append(value)
     return tuple(values)
 
 
-def to_parameters(row: dict[str, Any], attnames: tuple[str, ...]) -> list[Any]:
-    """One row's `executemany` parameters, adapted by the database backend (SQLite)."""
-    values = list(to_values(row, attnames))
-    for index, name in enumerate(attnames):
-        if name == "started_at":
-            values[index] = connection.ops.adapt_datetimefield_value(values[index])
-        elif name == "cost":
-            values[index] = connection.ops.adapt_decimalfield_value(values[index], 18, 9)
-    return values
+def aware_datetime(seconds: float) -> datetime:
+    """`started_at` for psycopg, which adapts an aware datetime itself."""
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def to_parameters(batch: list[dict[str, Any]], attnames: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """The batch's `executemany` parameters for SQLite: `started_at` as the naive text Django's
+    SQLite backend stores (adapt_datetimefield_value), computed here in one step per row; going
+    through `connection.ops` per row resolved the thread's connection twice a row and cost more
+    than the insert. Decimals are adapted by the driver (Django registers `str` for them)."""
+    zone = connection.timezone  # UTC unless the database's TIME_ZONE says otherwise
+
+    def naive_text(seconds: float) -> str:
+        return str(datetime.fromtimestamp(seconds, tz=zone).replace(tzinfo=None))
+
+    return [to_values(row, attnames, naive_text) for row in batch]
 
 
 def _copy(cursor: CursorWrapper, batch: list[dict[str, Any]]) -> None:
@@ -89,7 +97,7 @@ def _copy(cursor: CursorWrapper, batch: list[dict[str, Any]]) -> None:
     with connection.wrap_database_errors, cursor.cursor.copy(copy_statement()) as copy:
         copy.set_types(types)
         for row in batch:
-            copy.write_row(to_values(row, attnames))
+            copy.write_row(to_values(row, attnames, aware_datetime))
 
 
 @cache
@@ -148,7 +156,7 @@ class Ledger:
                     _copy(cursor, batch)
                 else:
                     sql, attnames = insert_statement()
-                    cursor.executemany(sql, [to_parameters(row, attnames) for row in batch])
+                    cursor.executemany(sql, to_parameters(batch, attnames))
         except DatabaseError:
             logger.exception("ledger: writing %d rows failed; keeping them for the next flush", len(batch))
             connection.close()  # a broken connection is replaced on the next attempt

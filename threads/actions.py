@@ -11,10 +11,15 @@ from rooms.events import send_room_event_on_commit
 from .models import Thread, ThreadMessage
 
 
-def access_thread(room_id: int, thread_id: str, *, for_update: bool = False) -> Thread:
-    query = Thread.objects.in_room(room_id).filter(pk=thread_id)
+def access_thread(room_id: int, thread_id: str, *, for_update: bool = False, only: tuple[str, ...] = ()) -> Thread:
+    """The room's thread (its row locked until commit with `for_update`); `only`: just these
+    fields (a post needs two of them, and the query is on every message's path)."""
+    # without the model's ordering: one row by its key, and no ORDER BY to compile for it
+    query = Thread.objects.filter(pk=thread_id, room_id=room_id).order_by()
     if for_update:
         query = query.select_for_update()
+    if only:
+        query = query.only(*only)
     thread = query.first()
     if thread is None:
         raise not_found(f"no thread {thread_id!r} in this room")
@@ -36,7 +41,7 @@ def do_post_message(
     """Appends a message with the thread's next sequence number; concurrent posts are serialised
     on the thread's row, so numbers are gapless and in commit order. `reply_to`: the seq of an
     earlier message of the thread that this one answers."""
-    thread = access_thread(room_id, thread_id, for_update=True)
+    thread = access_thread(room_id, thread_id, for_update=True, only=("room_id", "last_seq"))
     if reply_to is not None and reply_to > thread.last_seq:
         raise invalid_params(f"reply_to {reply_to}: thread {thread_id!r} has no such message yet")
     # The row is ours until commit (FOR UPDATE; on SQLite the transaction's write lock), so the

@@ -39,6 +39,9 @@ if MESHSITE_HNSW_EF_SEARCH > 1000:
     raise ImproperlyConfigured("MESHSITE_HNSW_EF_SEARCH must be at most 1000 (pgvector's limit)")
 # The Indexer watches room storage and threads (0: it queues nothing; the store and rag.search stay).
 MESHSITE_INDEXER = env_bool("MESHSITE_INDEXER", True)
+# A thread's new and changed messages are queued for indexing together, this many seconds after
+# the first of them (one task per busy thread per period, not one per message while turns stream).
+MESHSITE_INDEX_THREAD_DELAY = env_float("MESHSITE_INDEX_THREAD_DELAY", 2.0, minimum=0.0)
 # Files larger than this are not indexed (the job says so); text beyond the second limit is cut.
 MESHSITE_INDEX_MAX_BYTES = env_int("MESHSITE_INDEX_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
 MESHSITE_INDEX_MAX_CHARS = env_int("MESHSITE_INDEX_MAX_CHARS", 2_000_000, minimum=1000)

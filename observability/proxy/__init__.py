@@ -16,5 +16,6 @@ or a project API key as its API key. Per request:
 
 Database work runs on the proxy's own threads with persistent connections (`metering.run_db`),
 not on a new thread and connection per request. `core` is framework-free; `views` serves it
-through Django's URLs, `asgi.mount` straight from the ASGI server (`server.application`).
+through Django's URLs, `asgi.mount` straight from the ASGI server (`server.application`), and
+`daphne` from `manage.py serve`'s daphne itself when the application mounts it.
 """

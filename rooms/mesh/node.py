@@ -23,7 +23,7 @@ from toolkits.base import Caller, RoomView
 from toolkits.invocation import InvokeRequest
 
 from ..actions.participants import do_join, do_leave, do_leave_nodes
-from ..events import discard_events, room_group, run_action, send_room_event
+from ..events import EventForwarder, discard_events, forward_committed_events, room_group, run_action, send_room_event
 from ..models import Room
 from ..selectors import load_room_snapshot, nodes_with_participants
 from ..tokens import TokenClaims
@@ -67,6 +67,7 @@ class Node:
         if layer is None:
             raise RuntimeError("Meshsite needs a channel layer (CHANNEL_LAYERS['default'])")
         self.layer: BaseChannelLayer = layer
+        self.forwarder: EventForwarder | None = None  # committed events of this process's other threads
         self.channel = ""
         self.tasks: list[asyncio.Task[None]] = []
         self.stopped = False
@@ -76,6 +77,7 @@ class Node:
     async def start(self) -> None:
         self.channel = await self.layer.new_channel("node.")
         self.tasks.append(asyncio.create_task(self._read_room_events(), name=f"room-events-{self.id}"))
+        self.forwarder = forward_committed_events()
         self.bus.on_reconnect = self.resync
         await self.bus.start(self.on_bus_message)
         self.ledger.start()
@@ -92,6 +94,8 @@ class Node:
         for session in list(self.sessions.values()):
             await self.close_session(session, CLOSE_SHUTTING_DOWN, "server shutting down")
         await run_action(do_leave_nodes, {self.id}, "node stopped")
+        if self.forwarder is not None:
+            await self.forwarder.stop()
         self.stopped = True
         for task in self.tasks:
             task.cancel()

@@ -78,3 +78,18 @@ async def test_rooms_are_isolated(ws_url, mint):
         assert (await alice.invoke("messaging", "send", {"to": bob.id, "type": "x", "message": 1}))["error"][
             "code"
         ] == ErrorCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("size", [10, 200, 70_000, 300_000])
+async def test_messages_of_every_frame_length_form_arrive_intact(ws_url, mint, size):
+    """The server writes its frames itself (serve.MeshWebSocketProtocol.write_now): a payload
+    length under 126, a 16-bit and a 64-bit extended length, each read back by a real client."""
+    async with (
+        await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,
+        await RawPeer.connect(ws_url("lobby"), mint("bob")) as bob,
+    ):
+        text = "é" * (size // 2)  # two bytes each in UTF-8: lengths are counted in bytes
+        sent = await alice.invoke("messaging", "send", {"to": bob.id, "type": "chat", "message": {"text": text}})
+        assert sent["result"]["output"] == {"delivered": True}
+        message = await bob.notification("messaging.message")
+        assert message["message"] == {"text": text}

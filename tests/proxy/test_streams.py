@@ -145,3 +145,24 @@ def test_a_stream_cut_by_a_graceful_server_stop_is_still_recorded(proxy_server, 
     [record] = wait_for_usage(project=project)
     assert record.metadata["usage_estimated"] is True
     assert record.output_tokens == 4  # "partial answer" at 4 characters a token
+
+
+def test_a_client_that_leaves_before_the_answer_still_has_the_request_recorded(
+    base_url, upstream, agent_token, project
+):
+    """It gave up while the upstream was still working on it: the prompt may have been processed,
+    so the request is recorded (499), its tokens estimated."""
+    upstream.reply(text="too late", delay=2, usage=(8, 2))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{base_url}/chat/completions",
+            json={"model": "acme-chat", "messages": [{"role": "user", "content": "tell me"}]},
+            headers={"Authorization": f"Bearer {agent_token}"},
+            timeout=httpx.Timeout(30, read=0.5),
+        )  # the client's connection is closed as it raises
+    [record] = wait_for_usage(project=project)
+    assert (record.metadata["status"], record.metadata["estimate_reason"]) == (
+        499,
+        "client_disconnected_before_response",
+    )
+    assert (record.input_tokens, record.output_tokens, record.metadata["usage_estimated"]) == (8, 0, True)

@@ -197,3 +197,92 @@ def test_queued_usage_is_written_in_batches_and_none_is_lost(project):
     # 1M input tokens at 1 per million, index output tokens at 2 per million
     assert [row.cost for row in rows[:2]] == [Decimal("1.000002"), Decimal("1.000004")]
     assert batches and max(batches) > 1  # a lone record on an idle writer is written as it is
+
+
+# --- the proxy as an ASGI application (`asgi.mount`; `manage.py serve` uses `proxy.daphne`) --------
+
+
+def _asgi_call(app, path: str, bodies: list[bytes], *, leave: asyncio.Event | None = None):
+    """Calls `app` with a POST to `path` whose body comes in `bodies`; after it, `receive` waits
+    for `leave` (if given) and reports the client gone. Returns what the app sent."""
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"Authorization", b"Bearer k")]}
+    messages = [{"type": "http.request", "body": b, "more_body": i < len(bodies) - 1} for i, b in enumerate(bodies)]
+    sent: list[dict] = []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await (leave.wait() if leave is not None else asyncio.Event().wait())
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    async def call():
+        await app(scope, receive, send)
+        return sent
+
+    return call()
+
+
+@override_settings(MESHSITE_PROXY_MAX_REQUEST_BYTES=1024)
+async def test_the_mounted_proxy_answers_its_routes_and_hands_on_the_rest(monkeypatch):
+    from channels.routing import ProtocolTypeRouter
+
+    from observability.proxy import asgi
+    from observability.proxy.core import Outgoing
+
+    seen: list[tuple[str, object]] = []
+
+    async def handle(route, incoming):
+        seen.append((route, incoming))
+        return Outgoing(200, {"content-type": "application/json"}, b'{"ok": true}')
+
+    async def django(scope, receive, send):
+        seen.append(("django", scope["path"]))
+
+    monkeypatch.setattr(asgi, "handle", handle)
+    app = asgi.mount(django)
+    assert asgi.mounted_in(ProtocolTypeRouter({"http": app})) and not asgi.mounted_in(
+        ProtocolTypeRouter({"http": django})
+    )
+
+    sent = await _asgi_call(app, "/v1/chat/completions/", [b'{"a":', b" 1}"])
+    [(route, incoming)] = seen
+    assert (route, incoming.method, incoming.body, incoming.headers) == (
+        "chat/completions",
+        "POST",
+        b'{"a": 1}',
+        {"authorization": "Bearer k"},
+    )
+    assert sent[0]["status"] == 200 and (b"content-length", b"12") in sent[0]["headers"]
+    assert sent[1] == {"type": "http.response.body", "body": b'{"ok": true}'}
+
+    await _asgi_call(app, "/v1/other", [b""])
+    assert seen[-1] == ("django", "/v1/other")
+
+    seen.clear()
+    sent = await _asgi_call(app, "/v1/embeddings", [b"x" * 1000, b"x" * 1000])  # over the limit: 413, not handled
+    assert seen == [] and sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["error"]["code"] == "request_too_large"
+
+
+async def test_a_client_leaving_the_mounted_proxy_before_the_answer_cancels_it(monkeypatch):
+    from observability.proxy import asgi
+
+    started, cancelled, leave = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def handle(route, incoming):
+        started.set()
+        try:
+            await asyncio.Event().wait()  # the upstream never answers
+        except asyncio.CancelledError:
+            cancelled.set()  # where core.forward records the request (499)
+            raise
+
+    monkeypatch.setattr(asgi, "handle", handle)
+    calling = asyncio.ensure_future(_asgi_call(asgi.mount(None), "/v1/chat/completions", [b"{}"], leave=leave))
+    await asyncio.wait_for(started.wait(), 2)
+    leave.set()
+    assert await asyncio.wait_for(calling, 2) == []  # nothing sent
+    assert cancelled.is_set()

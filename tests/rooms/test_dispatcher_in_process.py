@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from django.db import transaction
 from meshsite_client.protocol import ErrorCode
 
 from rooms.actions.rooms import access_room
 from rooms.dispatcher import handle_frame
+from rooms.events import send_room_event_on_commit
 from rooms.mesh.node import Node, get_node, stop_node
 from rooms.mesh.ratelimit import TokenBucket
 from rooms.mesh.session import Session
@@ -124,3 +126,23 @@ async def test_an_answer_too_large_for_the_caller_becomes_its_error(node, settin
     await request(node, bob, json.dumps({"jsonrpc": "2.0", "id": call["id"], "result": "é" * 4000}))
     error = alice_socket.answer(7)["error"]
     assert (error["code"], error["data"]["limit"]) == (ErrorCode.PAYLOAD_TOO_LARGE, 4096)
+
+
+async def test_events_committed_on_another_thread_reach_the_room_in_order(node):
+    """An in-process background task commits on a thread of its own: its events go through the
+    node's loop (rooms.events.EventForwarder), in commit order, not through a loop of their own."""
+    _, socket = await join(node, "alice")
+    room_id = next(iter(node.rooms))
+    assert node.forwarder is not None and node.forwarder.loop is asyncio.get_running_loop()
+
+    def commit_events() -> None:
+        for index in range(20):
+            with transaction.atomic():
+                send_room_event_on_commit(room_id, "test.numbered", {"index": index})
+
+    await asyncio.to_thread(commit_events)
+    async with asyncio.timeout(5):
+        while sum(f.get("method") == "test.numbered" for f in socket.frames) < 20:
+            await asyncio.sleep(0.01)
+    indexes = [f["params"]["index"] for f in socket.frames if f.get("method") == "test.numbered"]
+    assert indexes == list(range(20))

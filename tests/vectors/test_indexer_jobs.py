@@ -2,6 +2,8 @@
 background threads): what is indexed, what is skipped and why, retries, and that running a job
 twice changes nothing."""
 
+import time
+
 import pytest
 
 from files.actions import do_write_file
@@ -88,3 +90,57 @@ def test_without_an_embedding_backend_the_job_fails_saying_what_to_do(room, sett
         get_embedder.cache_clear()
     job.refresh_from_db()
     assert job.status == "failed" and "make install-embeddings" in job.detail
+
+
+def test_a_threads_messages_are_queued_for_indexing_in_one_batch_per_period(room, settings, monkeypatch):
+    from threads.actions import do_create_thread, do_post_message, do_update_message
+    from vectors import signals
+    from vectors.tasks import index_thread
+
+    settings.MESHSITE_INDEX_THREAD_DELAY = 30.0  # the batch stays open for the whole test
+    scheduled: list[tuple] = []
+    monkeypatch.setattr(signals, "enqueue", lambda task, *args, countdown: scheduled.append((task, args, countdown)))
+    monkeypatch.setattr(signals, "_batches", {})
+    author = {"id": "p_1", "identity": "alice", "role": "user", "name": "Alice"}
+    thread_id = do_create_thread(room.pk, "Plans", "alice")["id"]
+    for text in ("We ship on Thursday.", "The party is on Friday.", "Bring cake."):
+        do_post_message(room.pk, thread_id, author, [{"type": "text", "text": text}])
+    do_update_message(room.pk, thread_id, 2, "alice", [{"type": "text", "text": "The party is on Saturday."}])
+    assert [(task, args[:2], countdown) for task, args, countdown in scheduled] == [
+        (index_thread, (room.pk, thread_id), 30.0)
+    ]
+    assert not IndexJob.objects.exists()  # nothing before the batch's task runs
+
+    index_thread.apply(scheduled[0][1])
+    jobs = IndexJob.objects.filter(room=room, source_ref=thread_id).order_by("source_part")
+    assert [job.source_part for job in jobs] == ["1", "2", "3"]
+    if run_index_job.app.conf.task_always_eager:
+        assert wait_for_background_tasks(120)
+    else:
+        for job in jobs:
+            run_index_job.apply((job.pk,))
+    texts = set(Chunk.objects.filter(room=room, source_ref=thread_id).values_list("text", flat=True))
+    assert texts == {"We ship on Thursday.", "The party is on Saturday.", "Bring cake."}
+
+    index_thread.apply(scheduled[0][1])  # the same batch again: every message is queued at its version
+    assert IndexJob.objects.filter(room=room, source_ref=thread_id).count() == 3
+
+
+def test_a_message_after_the_batch_period_opens_the_next_batch(room, settings, monkeypatch):
+    from threads.actions import do_create_thread, do_post_message
+    from vectors import signals
+    from vectors.tasks import index_thread
+
+    settings.MESHSITE_INDEX_THREAD_DELAY = 0.2
+    scheduled: list[tuple] = []
+    monkeypatch.setattr(signals, "enqueue", lambda task, *args, countdown: scheduled.append(args))
+    monkeypatch.setattr(signals, "_batches", {})
+    author = {"id": "p_1", "identity": "alice", "role": "user", "name": "Alice"}
+    thread_id = do_create_thread(room.pk, "Plans", "alice")["id"]
+    do_post_message(room.pk, thread_id, author, [{"type": "text", "text": "First."}])
+    time.sleep(0.3)  # the first batch's task has started by now
+    do_post_message(room.pk, thread_id, author, [{"type": "text", "text": "Second."}])
+    assert len(scheduled) == 2
+    index_thread.apply(scheduled[1])
+    assert "2" in IndexJob.objects.filter(source_ref=thread_id).values_list("source_part", flat=True)
+    assert wait_for_background_tasks(120)  # its jobs, queued on commit (the embedded default's threads)

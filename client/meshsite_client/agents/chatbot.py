@@ -77,6 +77,11 @@ class Turn:
     usage: list[Usage] = field(default_factory=list)
     # streamed events wait here for the turn's sender, so the turn never waits for them
     outbox: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
+    # The sender sends one event after the server's answer to the one before (which keeps them in
+    # order). `on_wire` is clear while it holds an event it could send now and has not sent yet:
+    # the turn waits on it where an event should leave before the turn's next CPU-bound step.
+    on_wire: asyncio.Event = field(default_factory=asyncio.Event)
+    sender_idle: bool = True  # the sender waits for the next event (not for an answer)
     # the model's function names offered this turn → (toolkit, tool, host of a private toolkit);
     # per turn, since turns in several threads run at once, each offering its own asker's `ui`
     tools: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
@@ -278,6 +283,9 @@ class ChatBot(SingleRoomAgent):
         sender = asyncio.create_task(self._send_stream(turn))
         try:
             self._stream(turn, "started", {"asker": turn.asker})
+            # `started` goes on the wire before the model request: its round trip to the server
+            # then overlaps the model's, instead of holding back the first text event.
+            await turn.on_wire.wait()
             status = "ok"
             try:
                 await self.answer(turn)
@@ -300,11 +308,23 @@ class ChatBot(SingleRoomAgent):
 
     async def _send_stream(self, turn: Turn) -> None:
         """Sends the turn's streamed events in order, off the turn's own path."""
-        while (item := await turn.outbox.get()) is not None:
-            try:
-                await self.room.invoke("threads", "stream", item, traceparent=turn.traceparent)
-            except RpcError:
-                log.warning("could not stream %s of turn %s", item["event"], turn.turn_id, exc_info=True)
+        try:
+            while True:
+                turn.sender_idle = True
+                item = await turn.outbox.get()
+                turn.sender_idle = False
+                if item is None:
+                    return
+                try:
+                    call = self.room.start_invoke("threads", "stream", item, traceparent=turn.traceparent)
+                    await call  # on the wire
+                    turn.on_wire.set()
+                    await call.result()
+                except RpcError:
+                    log.warning("could not stream %s of turn %s", item["event"], turn.turn_id, exc_info=True)
+        finally:
+            turn.sender_idle = False
+            turn.on_wire.set()  # a sender that ended must not hold its turn up
 
     async def _finish(self, turn: Turn, status: str, sender: asyncio.Task[None]) -> None:
         for part in turn.parts:
@@ -477,6 +497,9 @@ class ChatBot(SingleRoomAgent):
                 if now - last >= STREAM_INTERVAL:
                     self._stream(turn, "text", {"text": pending})
                     pending, last = "", now
+                    # Chunks that came together are parsed without a pause: let this text leave
+                    # first (the readers' first text waits on it).
+                    await turn.on_wire.wait()
             elif isinstance(event, ToolCallStarted):
                 self._stream(turn, "tool_call_started", {"call_id": event.id, "name": event.name})
             elif isinstance(event, Usage):
@@ -505,6 +528,8 @@ class ChatBot(SingleRoomAgent):
 
     def _stream(self, turn: Turn, event: str, data: dict[str, Any]) -> None:
         turn.outbox.put_nowait({"thread_id": turn.thread_id, "turn_id": turn.turn_id, "event": event, "data": data})
+        if turn.sender_idle:
+            turn.on_wire.clear()
 
     # -- the thread as chat messages -------------------------------------------------------------
 

@@ -5,9 +5,11 @@ against budgets the same way whoever reports it."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from .budgets import Who, find_reservation, settle
@@ -65,10 +67,41 @@ def record_usage(who: Who, *, reservation_id: str | None = None, **fields: Unpac
 
 
 def record_usages(rows: list[UsageRecord]) -> None:
-    """Writes usage rows made by `usage_row` (none settling a reservation) in one transaction: a
-    writer with many queued (the metering proxy under load) pays for one commit, not one each."""
-    with transaction.atomic():
-        UsageRecord.objects.bulk_create(rows)
+    """Writes usage rows made by `usage_row` (none settling a reservation) in one transaction, as
+    one INSERT executed for every row: a writer with many queued (the metering proxy under load)
+    pays for one commit, not one each. Django's bulk_create compiles a statement with a
+    placeholder for every value of every row; that cost the writer about as much CPU as the rest
+    of a proxied request. Values are prepared as bulk_create prepares them (each field's
+    `pre_save` and `get_db_prep_save`)."""
+    if not rows:
+        return
+    db = connections[DEFAULT_DB_ALIAS]  # not the `connection` proxy: one thread-local lookup
+    fields = _insert_fields()
+    query = InsertQuery(UsageRecord)
+    query.insert_values(fields, [])
+    compiler = query.get_compiler(connection=db)
+    values = [[compiler.prepare_value(field, compiler.pre_save_val(field, row)) for field in fields] for row in rows]
+    with transaction.atomic(using=db.alias), db.cursor() as cursor:
+        cursor.executemany(_insert_statement(db), values)
+
+
+@cache
+def _insert_fields() -> list[Any]:
+    return [field for field in UsageRecord._meta.concrete_fields if not field.primary_key]
+
+
+_insert_statements: dict[str, str] = {}
+
+
+def _insert_statement(db: Any) -> str:
+    """The one-row INSERT of every field but the id, as Django writes it for `db`'s backend."""
+    statement = _insert_statements.get(db.vendor)
+    if statement is None:
+        query = InsertQuery(UsageRecord)
+        query.insert_values(_insert_fields(), [UsageRecord()])
+        [(statement, _params)] = query.get_compiler(connection=db).as_sql()
+        _insert_statements[db.vendor] = statement
+    return statement
 
 
 def usage_row(who: Who, *, now: datetime | None = None, **fields: Unpack[UsageFields]) -> UsageRecord:

@@ -27,22 +27,18 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import (
-    DEFAULT_DB_ALIAS,
     DatabaseError,
     InterfaceError,
     OperationalError,
     connection,
-    connections,
-    transaction,
 )
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from meshsite_client.llm.tokens import TokenCounter, token_counter
 
 from .. import budgets
 from ..models import Kind, ModelPrice, UsageRecord
 from ..pricing import Amounts, cost_of, find_price
-from ..usage import UsageFields, record_usage, usage_row
+from ..usage import UsageFields, record_usage, record_usages, usage_row
 from .auth import Caller, authenticate
 from .errors import NO_RETRY, ProxyError
 from .upstream import Upstream, upstream_for
@@ -466,51 +462,14 @@ def record(metered: Metered) -> None:
     upstream, tokens are estimated: input from the request, output from what was produced."""
     gate = metered.gate
     if gate.reservation_id is None:
-        insert_usages([usage_of(metered)])
+        record_usages([usage_of(metered)])
         return
     record_usage(gate.caller.who, reservation_id=gate.reservation_id, **_usage_fields(metered))
 
 
 def record_many(batch: list[Metered]) -> None:
     """`record` for several requests without reservations, in one transaction."""
-    insert_usages([usage_of(metered) for metered in batch])
-
-
-def insert_usages(rows: list[UsageRecord]) -> None:
-    """`usage.record_usages`: rows made by `usage_row` (none settling a reservation) written in one
-    transaction, as one INSERT executed for every row. Django's bulk_create compiles a statement
-    with a placeholder for every value of every row; that cost the writer about as much CPU as the
-    rest of a proxied request. Values are prepared as bulk_create prepares them (each field's
-    `pre_save` and `get_db_prep_save`)."""
-    if not rows:
-        return
-    db = connections[DEFAULT_DB_ALIAS]  # not the `connection` proxy: one thread-local lookup
-    fields = _insert_fields()
-    query = InsertQuery(UsageRecord)
-    query.insert_values(fields, [])
-    compiler = query.get_compiler(connection=db)
-    values = [[compiler.prepare_value(field, compiler.pre_save_val(field, row)) for field in fields] for row in rows]
-    with transaction.atomic(using=db.alias), db.cursor() as cursor:
-        cursor.executemany(_insert_statement(db), values)
-
-
-@cache
-def _insert_fields() -> list[Any]:
-    return [field for field in UsageRecord._meta.concrete_fields if not field.primary_key]
-
-
-_insert_statements: dict[str, str] = {}
-
-
-def _insert_statement(db: Any) -> str:
-    """The one-row INSERT of every field but the id, as Django writes it for `db`'s backend."""
-    statement = _insert_statements.get(db.vendor)
-    if statement is None:
-        query = InsertQuery(UsageRecord)
-        query.insert_values(_insert_fields(), [UsageRecord()])
-        [(statement, _params)] = query.get_compiler(connection=db).as_sql()
-        _insert_statements[db.vendor] = statement
-    return statement
+    record_usages([usage_of(metered) for metered in batch])
 
 
 def usage_of(metered: Metered) -> UsageRecord:

@@ -1,7 +1,8 @@
 """Relay benchmark: caller A invokes a tool hosted by participant B, through Meshsite and through a
 bare relay written with the `websockets` library alone (the physical-limit proxy), in one run.
 
-    .venv/bin/python bench/relay.py [--calls 4000] [--setups single,redis] [--baseline process|in-loop|both]
+    .venv/bin/python bench/relay.py [--calls 4000] [--rounds 3] [--setups single,redis]
+        [--baseline process|in-loop|both]
 
 Baseline: by default the bare relay runs in its own process (this script started with
 --bare-relay-port), on its own port, speaking the same frames, as a real relay would; `in-loop` runs
@@ -14,11 +15,17 @@ DATABASE_URL is ignored); `redis` puts caller and host on two daphne processes s
 MESHSITE_REDIS_PREFIX, default meshsite-bench) and the database (DATABASE_URL if set, else a shared
 SQLite file). The ledger is on in both. Prints calls/s, p50 and p99 at concurrency 1 and 32 for
 each, the CPU seconds the server processes used per 1,000 calls (from /proc/<pid>/stat), and the
-ratios against the bare relay measured in the same run; then a summary table.
+ratios against the bare relay measured in the same round; then a summary table of medians.
+
+Rounds: every relay is started once and measured `--rounds` times, interleaved (baseline, set-ups,
+baseline, set-ups…). On a shared or virtual machine the bare relay alone was seen to swing from
+13,500 to 21,600 calls/s between consecutive runs; a ratio is taken within its round, and the
+summary gives the median of the rounds' ratios.
 """
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -331,24 +338,6 @@ async def measure(caller_url: str, host_url: str, calls: int, warmup: int, pids:
     return results
 
 
-async def measure_baseline(kind: str, calls: int, warmup: int) -> dict[int, Result]:
-    if kind == "process":
-        relay = BareRelayProcess()
-        try:
-            port = relay.start()
-            url = f"ws://127.0.0.1:{port}"
-            return await measure(f"{url}/caller", f"{url}/host", calls, warmup, [relay.pid])
-        finally:
-            relay.stop()
-    server = await bare_relay_server(0)  # in the bench's own loop: its CPU cannot be told from the client's
-    try:
-        url = f"ws://127.0.0.1:{server_port(server)}"
-        return await measure(f"{url}/caller", f"{url}/host", calls, warmup, None)
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
 # --- Meshsite server processes -----------------------------------------------------------------------
 
 
@@ -455,46 +444,79 @@ def detail(name: str, result: Result, baselines: dict[str, dict[int, Result]]) -
     return line
 
 
-def summary(rows: list[tuple[str, dict[int, Result]]], baselines: dict[str, dict[int, Result]]) -> list[str]:
-    """Markdown table: c=32 throughput, c=1 p50, server CPU per 1,000 calls, each with its ratio to
-    the first baseline (and, in parentheses, to the second one when both were measured)."""
-    kinds = list(baselines)
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
-    def cell(value: float | None, unit: str, digits: int, pick: Callable[[Result], float | None], level: int) -> str:
-        if value is None:
+
+Rounds = list[tuple[dict[str, dict[int, Result]], list[tuple[str, dict[int, Result]]]]]
+
+
+def summary(rounds: Rounds) -> list[str]:
+    """Markdown table: c=32 throughput, c=1 p50, server CPU per 1,000 calls: each the median over
+    the rounds, with the median of the rounds' ratios to the first baseline (and, in parentheses,
+    to the second one when both were measured). A ratio is taken within its round, where the
+    baseline ran minutes, not tens of minutes, from the set-up it is compared with."""
+    kinds = list(rounds[0][0])
+    picks: list[tuple[int, str, int, Callable[[Result], float | None]]] = [
+        (32, " calls/s", 0, lambda r: r.rate),
+        (1, " ms", 3, lambda r: r.pct(0.5)),
+        (32, "", 3, lambda r: r.cpu_per_1k),
+        (1, "", 3, lambda r: r.cpu_per_1k),
+    ]
+
+    def cell(values: list[float | None], unit: str, digits: int, bases: dict[str, list[float | None]]) -> str:
+        if any(value is None for value in values):
             return "n/a"
-        text = f"{value:,.{digits}f}{unit}"
-        ratios = [(kind, pick(baselines[kind][level])) for kind in kinds]
-        ratios = [(kind, base) for kind, base in ratios if base]
-        if ratios:
-            text += f" = {value / ratios[0][1]:.2f}x"
-            text += "".join(f" ({kind}: {value / base:.2f}x)" for kind, base in ratios[1:])
+        known = [value for value in values if value is not None]
+        text = f"{median(known):,.{digits}f}{unit}"
+        for position, kind in enumerate(kind for kind in kinds if kind in bases):
+            pairs = [(value, base) for value, base in zip(known, bases[kind], strict=True) if base]
+            if len(pairs) != len(known):
+                continue
+            ratio_text = f"{median([value / base for value, base in pairs]):.2f}x"
+            text += f" = {ratio_text}" if position == 0 else f" ({kind}: {ratio_text})"
         return text
 
     lines = [
         "| set-up | c=32 throughput | c=1 p50 | server CPU s / 1,000 calls, c=32 | c=1 |",
         "|---|---|---|---|---|",
     ]
-    for kind, results in baselines.items():
-        lines.append(
-            f"| {BASELINES[kind]} | {results[32].rate:,.0f} calls/s | {results[1].pct(0.5):.3f} ms"
-            f" | {'n/a' if results[32].cpu_per_1k is None else f'{results[32].cpu_per_1k:.3f}'}"
-            f" | {'n/a' if results[1].cpu_per_1k is None else f'{results[1].cpu_per_1k:.3f}'} |"
-        )
-    for name, results in rows:
-        lines.append(
-            f"| {name}"
-            f" | {cell(results[32].rate, ' calls/s', 0, lambda r: r.rate, 32)}"
-            f" | {cell(results[1].pct(0.5), ' ms', 3, lambda r: r.pct(0.5), 1)}"
-            f" | {cell(results[32].cpu_per_1k, '', 3, lambda r: r.cpu_per_1k, 32)}"
-            f" | {cell(results[1].cpu_per_1k, '', 3, lambda r: r.cpu_per_1k, 1)} |"
-        )
+    for kind in kinds:
+        cells = []
+        for level, unit, digits, pick in picks:
+            cells.append(cell([pick(baselines[kind][level]) for baselines, _ in rounds], unit, digits, {}))
+        lines.append(f"| {BASELINES[kind]} | {' | '.join(cells)} |")
+    for position, (name, _) in enumerate(rounds[0][1]):
+        cells = []
+        for level, unit, digits, pick in picks:
+            values = [pick(rows[position][1][level]) for _, rows in rounds]
+            bases = {kind: [pick(baselines[kind][level]) for baselines, _ in rounds] for kind in kinds}
+            cells.append(cell(values, unit, digits, bases))
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     return lines
+
+
+@dataclass
+class Target:
+    """A relay under test, started once and measured in every round."""
+
+    name: str
+    caller_url: str
+    host_url: str
+    pids: list[int] | None
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=4000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measure every relay this many times, interleaved; the summary gives medians",
+    )
     parser.add_argument("--setups", default="single,redis")
     parser.add_argument("--baseline", choices=["process", "in-loop", "both"], default="process")
     parser.add_argument(
@@ -512,41 +534,77 @@ async def main() -> None:
         parser.error(f"unknown set-up(s): {', '.join(sorted(unknown))}")
     if args.calls < 1:
         parser.error("--calls must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     warmup = max(200, args.calls // 10)
 
-    baselines: dict[str, dict[int, Result]] = {}
-    for kind in ("process", "in-loop") if args.baseline == "both" else (args.baseline,):
-        baselines[kind] = await measure_baseline(kind, args.calls, warmup)
-    lines = [detail(BASELINES[kind], results[c], {}) for kind, results in baselines.items() for c in LEVELS]
+    async with contextlib.AsyncExitStack() as stack:
+        baselines: dict[str, Target] = {}
+        for kind in ("process", "in-loop") if args.baseline == "both" else (args.baseline,):
+            baselines[kind] = await start_baseline(kind, stack)
+        targets = [start_meshsite(setup, args.redis_url, stack) for setup in setups]
+        rounds: Rounds = []
+        lines: list[str] = []
+        for number in range(1, args.rounds + 1):
+            # Every relay in every round, one after another: a machine whose speed drifts over the
+            # run (other tenants, CPU boost) moves each round's baseline with its set-ups.
+            measured = {
+                kind: await measure(target.caller_url, target.host_url, args.calls, warmup, target.pids)
+                for kind, target in baselines.items()
+            }
+            rows = [
+                (target.name, await measure(target.caller_url, target.host_url, args.calls, warmup, target.pids))
+                for target in targets
+            ]
+            rounds.append((measured, rows))
+            lines.append(f"round {number}:")
+            lines.extend(detail(BASELINES[kind], results[c], {}) for kind, results in measured.items() for c in LEVELS)
+            lines.extend(detail(name, results[c], measured) for name, results in rows for c in LEVELS)
 
-    rows: list[tuple[str, dict[int, Result]]] = []
-    for setup in setups:
-        if setup == "single":
-            name = "1 process (embedded default)"
-        else:
-            name = f"2 processes over Redis, {'Postgres' if os.environ.get('DATABASE_URL') else 'shared SQLite'}"
-        var_dir = Path(tempfile.mkdtemp(prefix=f"meshsite-bench-{setup}-"))
-        mesh = Meshsite(var_dir, args.redis_url if setup == "redis" else None)
-        try:
-            mesh.prepare()
-            caller_port = mesh.serve()
-            host_port = mesh.serve() if setup == "redis" else caller_port
-            # A room of its own per run: with a shared DATABASE_URL, an earlier run's host can still
-            # be on record as present (its node not yet swept as lost) and would be routed to.
-            room = f"relay-{secrets.token_hex(4)}"
-            caller_url = f"ws://127.0.0.1:{caller_port}/rooms/{room}/ws?token={mesh.token('caller', room)}"
-            host_url = f"ws://127.0.0.1:{host_port}/rooms/{room}/ws?token={mesh.token('host', room)}"
-            results = await measure(caller_url, host_url, args.calls, warmup, mesh.pids)
-        finally:
-            mesh.stop()
-            shutil.rmtree(var_dir, ignore_errors=True)
-        rows.append((name, results))
-        lines.extend(detail(name, results[c], baselines) for c in LEVELS)
-
-    print(f"{args.calls} calls per phase after {warmup} warm-up calls; server CPU from /proc/<pid>/stat")
+    print(
+        f"{args.calls} calls per phase after {warmup} warm-up calls, {args.rounds} round(s);"
+        " server CPU from /proc/<pid>/stat"
+    )
     print("\n".join(lines))
     print()
-    print("\n".join(summary(rows, baselines)))
+    print("\n".join(summary(rounds)))
+
+
+async def start_baseline(kind: str, stack: contextlib.AsyncExitStack) -> Target:
+    if kind == "process":
+        relay = BareRelayProcess()
+        stack.callback(relay.stop)
+        url = f"ws://127.0.0.1:{relay.start()}"
+        return Target(BASELINES[kind], f"{url}/caller", f"{url}/host", [relay.pid])
+    server = await bare_relay_server(0)  # in the bench's own loop: its CPU cannot be told from the client's
+
+    async def close() -> None:
+        server.close()
+        await server.wait_closed()
+
+    stack.push_async_callback(close)
+    url = f"ws://127.0.0.1:{server_port(server)}"
+    return Target(BASELINES[kind], f"{url}/caller", f"{url}/host", None)
+
+
+def start_meshsite(setup: str, redis_url: str, stack: contextlib.AsyncExitStack) -> Target:
+    if setup == "single":
+        name = "1 process (embedded default)"
+    else:
+        name = f"2 processes over Redis, {'Postgres' if os.environ.get('DATABASE_URL') else 'shared SQLite'}"
+    var_dir = Path(tempfile.mkdtemp(prefix=f"meshsite-bench-{setup}-"))
+    stack.callback(shutil.rmtree, var_dir, ignore_errors=True)
+    mesh = Meshsite(var_dir, redis_url if setup == "redis" else None)
+    stack.callback(mesh.stop)
+    mesh.prepare()
+    caller_port = mesh.serve()
+    host_port = mesh.serve() if setup == "redis" else caller_port
+    # A room of its own per run: with a shared DATABASE_URL, an earlier run's host can still be on
+    # record as present (its node not yet swept as lost) and would be routed to.
+    room = f"relay-{secrets.token_hex(4)}"
+    caller_url = f"ws://127.0.0.1:{caller_port}/rooms/{room}/ws?token={mesh.token('caller', room)}"
+    host_url = f"ws://127.0.0.1:{host_port}/rooms/{room}/ws?token={mesh.token('host', room)}"
+    return Target(name, caller_url, host_url, mesh.pids)
 
 
 if __name__ == "__main__":

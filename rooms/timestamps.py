@@ -1,10 +1,30 @@
 """The one wire format for times: ISO 8601 in UTC with a `Z`."""
 
-from datetime import UTC, datetime
+import math
+import time
+from datetime import datetime
+from functools import lru_cache
 
 
 def iso_z(moment: datetime | float) -> str:
-    """`moment` is an aware datetime or a unix time."""
-    if not isinstance(moment, datetime):
-        moment = datetime.fromtimestamp(moment, tz=UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    """`moment` is an aware datetime in UTC or a unix time; microseconds are shown when there are
+    any (as `datetime.isoformat` does)."""
+    if isinstance(moment, datetime):
+        return moment.isoformat().replace("+00:00", "Z")
+    # Every routed call's deadline is one of these: the date and time of day come from a small
+    # cache (calls in the same second share them), not a datetime per call. The fraction is
+    # rounded as datetime.fromtimestamp rounds it.
+    fraction, whole = math.modf(moment)
+    micros = round(fraction * 1e6)
+    seconds = int(whole)
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    elif micros < 0:  # before 1970
+        seconds, micros = seconds - 1, micros + 1_000_000
+    stamp = _utc_second(seconds)
+    return f"{stamp}.{micros:06d}Z" if micros else f"{stamp}Z"
+
+
+@lru_cache(maxsize=16)
+def _utc_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

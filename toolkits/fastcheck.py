@@ -72,8 +72,12 @@ def _compile(schema: Any) -> Check | None:
         names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not names or not all(isinstance(name, str) and name in _TYPES for name in names):
             return None
-        predicates = [_TYPES[name] for name in names]
-        checks.append(lambda value, steps: any(predicate(value) for predicate in predicates))
+        predicates = tuple(_TYPES[name] for name in set(names))
+        if len(predicates) == 1:
+            predicate = predicates[0]
+            checks.append(lambda value, steps: predicate(value))
+        else:
+            checks.append(lambda value, steps: any(predicate(value) for predicate in predicates))
     if "enum" in schema:
         members = schema["enum"]
         # Strings only: jsonschema compares a string to anything with ==, and 1 == 1.0 == True
@@ -93,9 +97,15 @@ def _compile(schema: Any) -> Check | None:
             return None
         checks.append(lambda value, steps: not isinstance(value, list) or _all_items(item_check, value, steps))
 
+    # Every argument of every call goes through these: plain loops, no generator per node.
     def check(value: Any, steps: list[int]) -> bool:
         steps[0] -= 1
-        return steps[0] >= 0 and all(each(value, steps) for each in checks)
+        if steps[0] < 0:
+            return False
+        for each in checks:  # noqa: SIM110 (all() would build a generator per value)
+            if not each(value, steps):
+                return False
+        return True
 
     return check
 

@@ -13,6 +13,11 @@ import re
 from enum import IntEnum
 from typing import Any
 
+try:
+    import orjson as _orjson
+except ImportError:  # the client does not require it (the `fast` extra); the server does
+    _orjson = None  # type: ignore[assignment]
+
 PROTOCOL_VERSION = 1
 
 # Nesting deeper than this is refused at parse (-32600): no tool needs it, and deep structures
@@ -109,6 +114,16 @@ def _finite_float(literal: str) -> float:
 # costs more than parsing or encoding a typical frame. Both hold no state between calls.
 _FRAME_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 _FRAME_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# orjson, where installed, parses and encodes frames several times faster than `json` (a quarter
+# of the server's JSON time per routed call). It reads integers beyond 64 bits as floats: a frame
+# with a run of 19 digits anywhere goes to `json`, which keeps them exact. Types it does not take
+# as `json` does (str subclasses, dataclasses, dates) raise instead, and `json` decides.
+_LONG_DIGITS_RE = re.compile(r"[0-9]{19}")
+_ORJSON_AS_JSON = (
+    (_orjson.OPT_PASSTHROUGH_SUBCLASS | _orjson.OPT_PASSTHROUGH_DATACLASS | _orjson.OPT_PASSTHROUGH_DATETIME)
+    if _orjson is not None
+    else 0
+)
 
 # \ud800-\udfff: high and low halves both (a low one alone is as unencodable as a high one)
 _SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -123,7 +138,7 @@ def decode_frame(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """
     try:
         if isinstance(text, str):
-            message = _FRAME_DECODER.decode(text)
+            message = _decode_text(text)
         else:  # bytes: json.loads detects their encoding
             message = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except FrameError as error:
@@ -143,6 +158,15 @@ def decode_frame(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
             ErrorCode.INVALID_PARAMS, "the frame contains a lone UTF-16 surrogate (not text)", _top_level_id(message)
         )
     return message
+
+
+def _decode_text(text: str) -> Any:
+    if _orjson is not None and not _LONG_DIGITS_RE.search(text):
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass  # refused: `json` tells why, with the error code the protocol gives it
+    return _FRAME_DECODER.decode(text)
 
 
 def _top_level_id(message: Any) -> Any:
@@ -204,6 +228,18 @@ def contains_nul(value: Any) -> bool:
 def encode_frame(message: Any) -> str:
     """The one encoding of outgoing frames: UTF-8 text as is (escaping would triple its size),
     no NaN/Infinity, no padding."""
+    return _FRAME_ENCODER.encode(message)
+
+
+def encode_decoded(message: Any) -> str:
+    """`encode_frame` for a message whose every number came from a decoded frame, so none is NaN or
+    infinite (orjson writes those as null where `encode_frame` refuses them): the server's
+    relaying of calls and answers."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(message, option=_ORJSON_AS_JSON).decode()
+        except TypeError:
+            pass  # not JSON to orjson (an integer beyond 64 bits, a key that is not a string…): `json` decides
     return _FRAME_ENCODER.encode(message)
 
 

@@ -4,7 +4,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from meshsite_client.protocol import PROTOCOL_VERSION, encode_frame, utf8_size
+from meshsite_client.protocol import PROTOCOL_VERSION, encode_decoded, encode_frame, utf8_size
 
 from meshsite.errors import ErrorCode, MeshError
 from rooms.timestamps import iso_z
@@ -20,8 +20,9 @@ READY_ENVELOPE_BYTES = 32 * 1024
 
 
 def tools_call_frame(call: PendingCall, arguments: dict[str, Any]) -> str:
-    """The request a host receives for a call routed to it."""
-    return encode_frame(
+    """The request a host receives for a call routed to it. The arguments came from a frame, or
+    from a built-in whose call encoded them with `encode_frame` already (Router.call)."""
+    return encode_decoded(
         {
             "jsonrpc": "2.0",
             "id": call.call_id,
@@ -56,9 +57,11 @@ def answer_frame(call: PendingCall, output: Any, error: MeshError | None) -> tup
     """The caller's response; an answer that cannot reach it becomes the error it gets."""
     limit = settings.MESHSITE_MAX_FRAME_BYTES
     if error is None:
+        # a participant's output came from its frame; a built-in's may hold what JSON cannot (NaN)
+        encode = encode_decoded if call.host_id else encode_frame
         try:
             result = {"call_id": call.handle, "output": output}
-            frame = encode_frame({"jsonrpc": "2.0", "id": call.request_id, "result": result})
+            frame = encode({"jsonrpc": "2.0", "id": call.request_id, "result": result})
         except (TypeError, ValueError):
             logger.exception("%s.%s returned output that is not JSON", call.toolkit, call.tool)
             error = MeshError(ErrorCode.INTERNAL_ERROR, f"{call.toolkit}.{call.tool} returned output that is not JSON")

@@ -73,7 +73,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Channels closes stale DB connections before every message, a thread hop per frame; frames
         # touch the database only through database_sync_to_async, which does that itself.
         if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
+            # Straight to receive(): websocket_receive only picks text or bytes out of the message,
+            # one coroutine level more on every frame's path.
+            text = message.get("text")
+            if text is not None:
+                await self.receive(text_data=text)
+            else:
+                await self.websocket_receive(message)
         else:
             await super().dispatch(message)
 

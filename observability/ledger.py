@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from operator import itemgetter
 from typing import Any
 
@@ -58,8 +58,8 @@ def copy_statement() -> str:
     )
 
 
-def to_values(row: dict[str, Any], attnames: tuple[str, ...], timestamp: Callable[[float], Any]) -> tuple[Any, ...]:
-    """One row's values in column order; `started_at` (epoch seconds) converted by `timestamp`."""
+def to_values(row: dict[str, Any], attnames: tuple[str, ...]) -> tuple[Any, ...]:
+    """One row's values in column order, as Python values psycopg adapts itself (the COPY)."""
     values = []
     for name in attnames:
         value: Any = row.get(name)
@@ -69,16 +69,11 @@ def to_values(row: dict[str, Any], attnames: tuple[str, ...], timestamp: Callabl
             if "\x00" in value:
                 value = value.replace("\x00", "\ufffd")
         elif name == "started_at":
-            value = timestamp(value)
+            value = datetime.fromtimestamp(value, tz=UTC)
         elif name == "cost" and value is None:
             value = _ZERO
         values.append(value)
     return tuple(values)
-
-
-def aware_datetime(seconds: float) -> datetime:
-    """`started_at` for psycopg, which adapts an aware datetime itself."""
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def to_parameters(batch: list[dict[str, Any]], attnames: tuple[str, ...]) -> list[list[Any]]:
@@ -94,11 +89,11 @@ def to_parameters(batch: list[dict[str, Any]], attnames: tuple[str, ...]) -> lis
     at, cost_at = attnames.index("started_at"), attnames.index("cost")
     absent = dict.fromkeys(attnames)  # a refusal row has no cost, for one
 
-    def naive_text(seconds: float) -> str:
-        if zone is UTC or zone == UTC:
-            return utc_text(seconds, " ")
-        return str(datetime.fromtimestamp(seconds, tz=zone).replace(tzinfo=None))
-
+    naive_text: Callable[[float], str] = (
+        partial(utc_text, separator=" ")
+        if zone == UTC
+        else lambda seconds: str(datetime.fromtimestamp(seconds, tz=zone).replace(tzinfo=None))
+    )
     parameters = []
     for row in batch:
         values = list(pick(absent | row))
@@ -115,7 +110,7 @@ def _copy(cursor: CursorWrapper, batch: list[dict[str, Any]]) -> None:
     with connection.wrap_database_errors, cursor.cursor.copy(copy_statement()) as copy:
         copy.set_types(types)
         for row in batch:
-            copy.write_row(to_values(row, attnames, aware_datetime))
+            copy.write_row(to_values(row, attnames))
 
 
 @cache

@@ -75,11 +75,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if message["type"] == "websocket.receive":
             # Straight to receive(): websocket_receive only picks text or bytes out of the message,
             # one coroutine level more on every frame's path.
-            text = message.get("text")
-            if text is not None:
-                await self.receive(text_data=text)
-            else:
-                await self.websocket_receive(message)
+            await self.receive(message.get("text"), message.get("bytes"))
         else:
             await super().dispatch(message)
 

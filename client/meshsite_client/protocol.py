@@ -161,12 +161,13 @@ def decode_frame(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 
 def _decode_text(text: str) -> Any:
-    if _orjson is not None and not _LONG_DIGITS_RE.search(text):
-        try:
-            return _orjson.loads(text)
-        except _orjson.JSONDecodeError:
-            pass  # refused: `json` tells why, with the error code the protocol gives it
-    return _FRAME_DECODER.decode(text)
+    if _orjson is None or _LONG_DIGITS_RE.search(text):
+        return _FRAME_DECODER.decode(text)
+    try:
+        return _orjson.loads(text)
+    except _orjson.JSONDecodeError:
+        # `json` parses it again and refuses it too, saying why with the code the protocol gives
+        return _FRAME_DECODER.decode(text)
 
 
 def _top_level_id(message: Any) -> Any:
@@ -235,12 +236,14 @@ def encode_decoded(message: Any) -> str:
     """`encode_frame` for a message whose every number came from a decoded frame, so none is NaN or
     infinite (orjson writes those as null where `encode_frame` refuses them): the server's
     relaying of calls and answers."""
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(message, option=_ORJSON_AS_JSON).decode()
-        except TypeError:
-            pass  # not JSON to orjson (an integer beyond 64 bits, a key that is not a string…): `json` decides
-    return _FRAME_ENCODER.encode(message)
+    if _orjson is None:
+        return _FRAME_ENCODER.encode(message)
+    try:
+        return _orjson.dumps(message, option=_ORJSON_AS_JSON).decode()
+    except TypeError:
+        # not JSON to orjson (an integer beyond 64 bits, a key that is not a string…): `json`
+        # encodes it, or refuses what is not JSON at all
+        return _FRAME_ENCODER.encode(message)
 
 
 def utf8_size(text: str) -> int:

@@ -160,6 +160,9 @@ class Phase:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # server CPU seconds during a proxy's blocks
+    # this process's CPU seconds during each target's blocks: the client's own cost, which at
+    # concurrency 16 can fill a core by itself (then it, not the server, sets the pace)
+    client_cpu: dict[str, float] = field(default_factory=dict)
 
     def rate(self, name: str) -> float:
         return len(self.latencies[name]) / self.seconds[name]
@@ -176,7 +179,9 @@ async def measure(
         for target in targets[shift:] + targets[:shift]:
             own = pids.get(target.name, [])
             cpu_before = cpu_seconds(own) if own else 0.0
+            client_before = time.process_time()
             latencies, seconds = await run(target, per_block, concurrency, streaming)
+            phase.client_cpu[target.name] = phase.client_cpu.get(target.name, 0.0) + time.process_time() - client_before
             if own:
                 await asyncio.sleep(SETTLE_SECONDS)  # the block's last usage records are written
                 phase.cpu[target.name] = phase.cpu.get(target.name, 0.0) + cpu_seconds(own) - cpu_before
@@ -297,6 +302,13 @@ async def main() -> None:
         + ", ".join(f"{name} p50 {pct(floor[name], 0.5):.2f}" for name in servers)
     )
     lines.append(f"throughput at concurrency 16: direct {sixteen.rate('direct'):.0f}/s")
+    lines.append(
+        "bench client CPU per request at concurrency 16 (one core is 1000 / rate): "
+        + ", ".join(
+            f"{name} {1000 * sixteen.client_cpu[name] / len(sixteen.latencies[name]):.2f} ms"
+            for name in ("direct", *servers)
+        )
+    )
     for name in servers:
         ratio = sixteen.rate(name) / sixteen.rate("direct")
         cpu_ms = 1000 * sum(p.cpu[name] for p in phases) / sum(len(p.latencies[name]) for p in phases)

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 
+from meshsite.limits import LIMITS
 from rooms.timestamps import utc_text
 
 from .models import ToolCall
@@ -44,11 +45,17 @@ def _fields() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(connection.ops.quote_name(str(f.column)) for f in fields), tuple(f.attname for f in fields)
 
 
+# Rows per SQLite INSERT statement: within the 999 parameters older SQLite builds allow (24
+# columns). See Ledger._write for why several rows per statement.
+ROWS_PER_INSERT = 40
+
+
 @cache
-def insert_statement() -> tuple[str, tuple[str, ...]]:
+def insert_statement(rows: int = 1) -> tuple[str, tuple[str, ...]]:
     columns, attnames = _fields()
     table = connection.ops.quote_name(ToolCall._meta.db_table)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})", attnames
+    values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", attnames
 
 
 def copy_statement() -> str:
@@ -104,6 +111,25 @@ def to_parameters(batch: list[dict[str, Any]], attnames: tuple[str, ...]) -> lis
     return parameters
 
 
+def _insert(cursor: CursorWrapper, batch: list[dict[str, Any]]) -> None:
+    """SQLite: ROWS_PER_INSERT rows per statement. The driver lets go of the GIL while SQLite runs a
+    statement and takes it back to bind the next one's parameters: with one row per statement,
+    that was one hand-over of the GIL per row, each making the routing thread wait for it."""
+    many, attnames = insert_statement(ROWS_PER_INSERT)
+    parameters = to_parameters(batch, attnames)
+    whole = len(parameters) - len(parameters) % ROWS_PER_INSERT
+    if whole:
+        cursor.executemany(
+            many,
+            [
+                [value for row in parameters[start : start + ROWS_PER_INSERT] for value in row]
+                for start in range(0, whole, ROWS_PER_INSERT)
+            ],
+        )
+    if whole < len(parameters):
+        cursor.executemany(insert_statement()[0], parameters[whole:])
+
+
 def _copy(cursor: CursorWrapper, batch: list[dict[str, Any]]) -> None:
     _, attnames = _fields()
     types = _column_types()  # before the COPY starts: it may query the catalog
@@ -140,7 +166,7 @@ class Ledger:
 
     def record(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        if len(self.rows) >= settings.MESHSITE_LEDGER_BATCH_SIZE:
+        if len(self.rows) >= LIMITS.ledger_batch_size:
             self.wakeup.set()
 
     def start(self) -> None:
@@ -168,8 +194,7 @@ class Ledger:
                 if connection.vendor == "postgresql":
                     _copy(cursor, batch)
                 else:
-                    sql, attnames = insert_statement()
-                    cursor.executemany(sql, to_parameters(batch, attnames))
+                    _insert(cursor, batch)
         except DatabaseError:
             logger.exception("ledger: writing %d rows failed; keeping them for the next flush", len(batch))
             connection.close()  # a broken connection is replaced on the next attempt

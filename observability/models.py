@@ -25,8 +25,10 @@ class ToolCall(models.Model):
 
     call_id = models.CharField(max_length=40, db_index=True)
     # Ledger rows are history and billing: they outlive rooms, so no database-level constraint.
-    project = models.ForeignKey("rooms.Project", on_delete=models.DO_NOTHING, db_constraint=False)
-    room = models.ForeignKey("rooms.Room", on_delete=models.DO_NOTHING, db_constraint=False)
+    # No index of their own either: the (project, started_at) and (room, started_at) indexes serve
+    # every lookup by project or room, and each index is written on every routed call.
+    project = models.ForeignKey("rooms.Project", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
+    room = models.ForeignKey("rooms.Room", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
     room_name = models.CharField(max_length=63)
     toolkit = models.CharField(max_length=64)
     tool = models.CharField(max_length=64)

@@ -19,7 +19,7 @@ from .actions.rooms import RoomAccessError, access_room
 from .dispatcher import error_frame, handle_frame
 from .mesh.node import Node, get_node
 from .mesh.ratelimit import TokenBucket
-from .mesh.session import Session
+from .mesh.session import SEND_NOW_EXTENSION, Session
 from .tokens import TokenClaims, TokenError, verify_token
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             room, claims, self.send_text, self.close_with, replaced_participant(self.scope)
         )
         self.session.refresh_token = self.refresh_token
+        self.session.send_now = self.scope.get("extensions", {}).get(SEND_NOW_EXTENSION)
         self.session.bucket = TokenBucket(settings.MESHSITE_RATE_PER_SECOND, settings.MESHSITE_RATE_BURST)
         self.session.byte_bucket = TokenBucket(
             settings.MESHSITE_RATE_BYTES_PER_SECOND, settings.MESHSITE_RATE_BYTES_BURST

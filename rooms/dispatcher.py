@@ -49,7 +49,9 @@ async def handle_frame(node: Node, session: Session, text: str) -> None:
         if node.router.is_hosting(session, request_id) or await _within_rate_limit(node, session, None, len(text)):
             await node.router.on_host_response(session, message)
         return
-    if not await _within_rate_limit(node, session, request_id if "id" in message else None, len(text)):
+    wait = _rate_wait(session, len(text))  # not a coroutine: every request passes here
+    if wait:
+        await _refuse_for_rate(node, session, request_id if "id" in message else None, wait)
         if method == "tools.invoke":
             node.router.record_refusal(
                 session, message.get("params"), MeshError(ErrorCode.RATE_LIMITED, "rate limited")
@@ -91,19 +93,30 @@ async def handle_frame(node: Node, session: Session, text: str) -> None:
 
 
 async def _within_rate_limit(node: Node, session: Session, request_id: Any, size: int) -> bool:
+    wait = _rate_wait(session, size)
+    if not wait:
+        return True
+    await _refuse_for_rate(node, session, request_id, wait)
+    return False
+
+
+def _rate_wait(session: Session, size: int) -> float:
+    """0 when the session may send this frame now, else the seconds until it may."""
     wait = session.bucket.take() if session.bucket is not None else 0.0
     if not wait and session.byte_bucket is not None:
         wait = session.byte_bucket.take(size)
     if not wait:
         session.refusals = 0
-        return True
+    return wait
+
+
+async def _refuse_for_rate(node: Node, session: Session, request_id: Any, wait: float) -> None:
     session.refusals += 1
     if session.refusals >= settings.MESHSITE_FLOOD_CLOSE_AFTER:
         await node.close_session(session, 4429, "rate limit exceeded repeatedly")
     elif request_id is not None:
         error = MeshError(ErrorCode.RATE_LIMITED, "rate limit exceeded", retry_after=round(wait, 3))
         await node.send(session, error_frame(request_id, error))
-    return False
 
 
 async def tools_invoke(node: Node, session: Session, params: dict[str, Any], request_id: Any, size: int) -> Any:

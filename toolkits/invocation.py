@@ -5,10 +5,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from meshsite_client.protocol import TOOL_NAME_RE, TOOLKIT_NAME_RE
 
 from meshsite.errors import invalid_params
+from meshsite.limits import LIMITS
 
 MAX_CALL_ID_LENGTH = 64
 MAX_NAME_LENGTH = 64
@@ -45,7 +45,7 @@ class InvokeRequest:
                 raise invalid_params(f"{key} must be a string or null")
         timeout = params.get("timeout")
         if timeout is None:
-            timeout = settings.MESHSITE_DEFAULT_TIMEOUT
+            timeout = LIMITS.default_timeout
         elif (
             isinstance(timeout, bool)
             or not isinstance(timeout, int | float)
@@ -62,6 +62,6 @@ class InvokeRequest:
             arguments,
             participant_id,
             on_behalf_of_id,
-            min(float(timeout), settings.MESHSITE_MAX_TIMEOUT),
+            min(float(timeout), LIMITS.max_timeout),
             handle,
         )

@@ -406,6 +406,14 @@ class ToolSpec:
             "output_schema": self.output_schema,
         }
 
+    def arguments_certainly_valid(self, arguments: Any) -> bool:
+        """The compiled check alone, without a coroutine: False means check_arguments decides."""
+        return self.input_check is not None and self.input_check(arguments)
+
+    def output_certainly_valid(self, output: Any) -> bool:
+        """No output schema, or the compiled check passes: False means output_errors decides."""
+        return self.output_validator is None or (self.output_check is not None and self.output_check(output))
+
     async def check_arguments(self, arguments: Any) -> None:
         if self.input_check is not None and self.input_check(arguments):
             return

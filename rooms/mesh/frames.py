@@ -7,6 +7,7 @@ from django.conf import settings
 from meshsite_client.protocol import PROTOCOL_VERSION, encode_decoded, encode_frame, utf8_size
 
 from meshsite.errors import ErrorCode, MeshError
+from meshsite.limits import LIMITS
 from rooms.timestamps import iso_z
 
 from ..tokens import TokenClaims
@@ -55,7 +56,7 @@ def cancelled_frame(call_id: str, reason: str) -> str:
 
 def answer_frame(call: PendingCall, output: Any, error: MeshError | None) -> tuple[str, MeshError | None]:
     """The caller's response; an answer that cannot reach it becomes the error it gets."""
-    limit = settings.MESHSITE_MAX_FRAME_BYTES
+    limit = LIMITS.max_frame_bytes
     if error is None:
         # a participant's output came from its frame; a built-in's may hold what JSON cannot (NaN)
         encode = encode_decoded if call.host_id else encode_frame

@@ -18,6 +18,7 @@ from django.conf import settings
 from meshsite_client.protocol import CloseCode, encode_frame, utf8_size
 
 from meshsite.errors import ErrorCode, MeshError
+from meshsite.limits import LIMITS
 from observability.ledger import Ledger
 from toolkits.base import Caller, RoomView
 from toolkits.invocation import InvokeRequest
@@ -212,7 +213,7 @@ class Node:
         (callers that can tell someone, do: see Router._answer_frame and the messaging toolkit)."""
         if session.closed:
             return False
-        if len(frame) * 4 > settings.MESHSITE_MAX_FRAME_BYTES and utf8_size(frame) > settings.MESHSITE_MAX_FRAME_BYTES:
+        if len(frame) * 4 > LIMITS.max_frame_bytes and utf8_size(frame) > LIMITS.max_frame_bytes:
             logger.warning(
                 "not sending a %d-byte frame to %s: over the frame limit (%.100s…)",
                 utf8_size(frame),
@@ -221,7 +222,10 @@ class Node:
             )
             return False
         try:
-            await session.send_text(frame)
+            if session.send_now is not None:
+                session.send_now(frame)
+            else:
+                await session.send_text(frame)
         except Exception:
             # A socket that died under us: its disconnect handler does the cleanup.
             logger.debug("send to %s failed", session.participant_id, exc_info=True)

@@ -18,9 +18,14 @@ class TokenBucket:
         A cost above the burst is allowed once the bucket is full, leaving it in debt, so one
         frame larger than the burst is never refused forever."""
         now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        burst = self.burst
+        if tokens > burst:
+            tokens = burst
         self.stamp = now
-        if self.tokens >= min(cost, self.burst):
-            self.tokens -= cost
+        needed = cost if cost < burst else burst
+        if tokens >= needed:
+            self.tokens = tokens - cost
             return 0.0
-        return (min(cost, self.burst) - self.tokens) / self.rate
+        self.tokens = tokens
+        return (needed - tokens) / self.rate

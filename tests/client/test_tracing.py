@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from meshsite_client import is_valid_traceparent, new_traceparent
@@ -19,6 +20,14 @@ def test_it_makes_traceparents_in_the_w3c_format() -> None:
 
 def test_it_makes_a_new_trace_each_time() -> None:
     assert len({trace_id_of(new_traceparent()) for _ in range(50)}) == 50
+
+
+def test_new_trace_ids_start_with_the_time_and_sort_by_it() -> None:
+    before = int(time.time())
+    ids = [trace_id_of(new_traceparent()) for _ in range(20)]
+    after = int(time.time())
+    assert all(before <= int(trace_id[:8], 16) <= after for trace_id in ids)
+    assert len({trace_id[8:] for trace_id in ids}) == 20  # the rest is random
 
 
 def test_it_can_stay_in_an_existing_trace() -> None:

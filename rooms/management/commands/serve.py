@@ -8,6 +8,8 @@ import asyncio
 import logging
 import os
 import struct
+import time
+from collections import deque
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +24,12 @@ from meshsite_client.protocol import CloseCode
 from twisted.internet import defer
 
 from files.streaming import create_streaming_application, wait_for_drain
+from meshsite.limits import LIMITS
 from observability.proxy.asgi import mounted_in, route_of
 from observability.proxy.daphne import start as start_proxy_exchange
 from observability.proxy.upstream import close_session as close_upstream_session
 from rooms.mesh.node import stop_node
+from rooms.mesh.session import SEND_NOW_EXTENSION
 from toolkits.registry import all_builtins
 
 if TYPE_CHECKING:
@@ -51,12 +55,16 @@ class MeshWebSocketProtocol(WebSocketProtocol):
     # frames of this loop tick, written together by flush_outgoing
     outgoing: list[bytes] | None = None
     outgoing_bytes = 0
+    disconnected = False
 
     def unsent_bytes(self) -> int:
         transport = self.transport
         # twisted.internet.abstract.FileDescriptor keeps what the kernel did not take yet here
-        buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
-        return int(buffered + getattr(transport, "_tempDataLen", 0) + self.outgoing_bytes)
+        try:
+            buffered = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        except AttributeError:  # another kind of transport (TLS): what it holds is not counted
+            buffered = 0
+        return int(buffered + self.outgoing_bytes)
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -64,7 +72,9 @@ class MeshWebSocketProtocol(WebSocketProtocol):
 
     def dataReceived(self, data: bytes) -> None:
         # Autobahn's own dataReceived also formats a debug line (peer, colours) for every read,
-        # even with debug logging off.
+        # even with debug logging off. Daphne pings a connection only after ping_interval without
+        # traffic: once per read is as good as once per frame.
+        self.last_ping = time.time()
         if self.state == self.STATE_OPEN and not self.data and self.current_frame is None and not self.inside_message:
             data = self.deliver_whole_frames(data)
             if not data:
@@ -98,11 +108,54 @@ class MeshWebSocketProtocol(WebSocketProtocol):
             if end - offset < 4 + length:
                 break
             payload = unmask(data[offset + 4 : offset + 4 + length], data[offset : offset + 4])
-            if first == 0x81 and not is_utf8(payload):
-                break
+            if first == 0x81:
+                try:
+                    text = payload.decode("utf8")
+                except UnicodeDecodeError:
+                    break
+                message: dict[str, Any] = {"type": "websocket.receive", "text": text}
+            else:
+                message = {"type": "websocket.receive", "bytes": payload}
             position = offset + 4 + length
-            self.onMessage(payload, first == 0x82)
+            if not self.muted:
+                self.application_queue.put_nowait(message)
         return data[position:]
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        # What autobahn delivers (fragmented or partial frames): daphne's, without its debug line
+        # and clock read per frame (dataReceived reads the clock).
+        if not self.muted:
+            if isBinary:
+                self.application_queue.put_nowait({"type": "websocket.receive", "bytes": payload})
+            else:
+                self.application_queue.put_nowait({"type": "websocket.receive", "text": payload.decode("utf8")})
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        self.disconnected = True  # what daphne's handle_reply learns from server.connections
+        super().onClose(wasClean, code, reason)
+
+    def send_text_now(self, text: str) -> None:
+        """A text frame sent without a coroutine: the scope extension SEND_NOW_EXTENSION, which
+        the room consumer hands its session (Node.send). Only for an accepted connection."""
+        if not self.disconnected and text:
+            self.serverSend(text)
+
+    async def send_from_application(self, message: dict[str, Any]) -> None:
+        """The application's ASGI `send`. A text frame on an open connection, nearly every message a
+        room sends, goes to serverSend here; daphne's Server.handle_reply and the protocol's
+        handle_reply (a coroutine, a dictionary lookup hashing the protocol in Python, type checks)
+        cost more than framing it. Everything else goes the way daphne sends it."""
+        if (
+            message.get("type") == "websocket.send"
+            and not self.disconnected
+            and self.state == self.STATE_OPEN
+            and message.get("bytes") is None
+        ):
+            text = message.get("text")
+            if text:
+                self.serverSend(text)
+            return
+        await self.server.handle_reply(self, message)
 
     def serverSend(self, content: Any, binary: bool = False) -> None:
         if self.cut_off:
@@ -110,7 +163,7 @@ class MeshWebSocketProtocol(WebSocketProtocol):
         if self.state == self.STATE_CONNECTING:
             self.serverAccept()
         data = content if binary else content.encode("utf8")
-        if self.unsent_bytes() + len(data) > settings.MESHSITE_MAX_OUTGOING_BUFFER_BYTES:
+        if self.unsent_bytes() + len(data) > LIMITS.max_outgoing_buffer_bytes:
             self.cut_off_slow_reader()
             return
         if self.state == self.STATE_OPEN and self._perMessageCompress is None and not self.send_queue:
@@ -199,19 +252,35 @@ def read_without_log_context(transport: Any) -> None:
     loop.add_reader(readers[transport], reactor._readOrWrite, transport, True)
 
 
+class ApplicationQueue:
+    """What daphne hands a WebSocket's application as `receive`: asyncio.Queue's put_nowait and get
+    for its one reader and its one writer, without the bookkeeping (task counts, an Event, putter
+    wake-ups) an unbounded queue read by one task never needs, on every frame."""
+
+    __slots__ = ("items", "waiter")
+
+    def __init__(self) -> None:
+        self.items: deque[dict[str, Any]] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        self.items.append(item)
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> dict[str, Any]:
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.items.popleft()
+
+
 def unmask(payload: bytes, mask: bytes) -> bytes:
     """A client frame's payload XORed with its 4-byte mask, as whole-number arithmetic (C speed)."""
     length = len(payload)
     key = (mask * (length // 4 + 1))[:length]
     return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
-
-
-def is_utf8(payload: bytes) -> bool:
-    try:
-        payload.decode("utf8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def frame_header(length: int, binary: bool) -> bytes:
@@ -259,12 +328,28 @@ class MeshServer(Server):
         instead of all of it being queued in memory at once (files.streaming), and that a request
         to the metering proxy, when the application mounts it, goes straight to the proxy
         (observability.proxy.daphne: none of the layers in front of it does anything for it)."""
+        if scope.get("type") == "websocket" and isinstance(protocol, MeshWebSocketProtocol):
+            return self.create_websocket_application(protocol, scope)
         if scope.get("type") == "http" and hasattr(protocol, "content"):
             route = route_of(scope["path"]) if self.proxy_mounted else None
             if route is not None:
                 return start_proxy_exchange(self, protocol, scope, route)
             return create_streaming_application(self, protocol, scope)
         return super().create_application(protocol, scope)
+
+    def create_websocket_application(self, protocol: MeshWebSocketProtocol, scope: dict[str, Any]) -> Any:
+        """Daphne's create_application, with the protocol's own send_from_application as `send`."""
+        assert "application_instance" not in self.connections[protocol]
+        input_queue = ApplicationQueue()
+        scope.setdefault("asgi", {"version": "3.0"})
+        scope.setdefault("extensions", {})[SEND_NOW_EXTENSION] = protocol.send_text_now
+        application_instance = self.application(
+            scope=scope, receive=input_queue.get, send=protocol.send_from_application
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(application_instance)
+        return input_queue
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         """Daphne's, except that a streamed response waits while the client is behind (files.streaming)."""

@@ -37,7 +37,8 @@ class Session:
     bucket: TokenBucket | None = None
     # bytes received: requests and unsolicited answers
     byte_bucket: TokenBucket | None = None
-    # requests refused in a row for the rate limit; a long run means a flood
+    # frames refused for the rate limit, less one for each frame allowed since (never below 0):
+    # at MESHSITE_FLOOD_CLOSE_AFTER the sender keeps sending at over twice its rate, a flood
     refusals: int = 0
     closed: bool = False
     # the server vouches for it (token claim): the agent this participant runs, or ""

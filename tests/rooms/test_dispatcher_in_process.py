@@ -89,6 +89,45 @@ async def test_unsolicited_answers_are_rate_limited_like_requests(node):
     assert socket.answer(99)["error"]["code"] == ErrorCode.RATE_LIMITED
 
 
+async def ping(node: Node, session: Session, number: int, *, token: bool = False) -> None:
+    if token:  # one token arrives, as it does every 1/rate seconds
+        assert session.bucket is not None
+        session.bucket.tokens = 1.0
+    await request(node, session, json.dumps({"jsonrpc": "2.0", "id": number, "method": "ping"}))
+
+
+async def test_a_flood_that_gets_a_token_now_and_then_is_still_closed(node, settings):
+    settings.MESHSITE_FLOOD_CLOSE_AFTER = 10
+    mallory, socket = await join(node, "mallory")
+    mallory.bucket = TokenBucket(0.001, 1)
+    mallory.bucket.take()
+    number = 0
+    for _ in range(3):  # five refused, one allowed: never ten refusals in a row
+        for _ in range(5):
+            number += 1
+            await ping(node, mallory, number)
+        number += 1
+        await ping(node, mallory, number, token=True)
+        if mallory.closed:
+            break
+    assert socket.closed_with == 4429
+    closing = next(f for f in socket.frames if f.get("method") == "connection.closing")
+    assert closing["params"]["reason"] == "rate limit exceeded repeatedly"
+
+
+async def test_a_client_that_waits_after_each_refusal_is_not_closed(node, settings):
+    settings.MESHSITE_FLOOD_CLOSE_AFTER = 10
+    alice, socket = await join(node, "alice")
+    alice.bucket = TokenBucket(0.001, 1)
+    alice.bucket.take()
+    for number in range(1, 61, 2):  # refused, then (after retry_after) allowed, 30 times
+        await ping(node, alice, number)
+        await ping(node, alice, number + 1, token=True)
+    assert not alice.closed and socket.closed_with is None
+    assert socket.answer(1)["error"]["code"] == ErrorCode.RATE_LIMITED
+    assert socket.answer(60)["result"]["pong"] is True
+
+
 async def test_an_answer_to_a_call_the_session_hosts_is_not_limited(node):
     bob, bob_socket = await join(node, "bob")
     alice, alice_socket = await join(node, "alice")

@@ -415,7 +415,7 @@ class ToolSpec:
         return self.output_validator is None or (self.output_check is not None and self.output_check(output))
 
     async def check_arguments(self, arguments: Any) -> None:
-        if self.input_check is not None and self.input_check(arguments):
+        if self.arguments_certainly_valid(arguments):
             return
         try:
             errors = await bounded_schema_errors(self.input_validator, arguments)
@@ -429,10 +429,9 @@ class ToolSpec:
             raise MeshError(ErrorCode.INVALID_ARGUMENTS, "arguments do not match the input schema", errors=errors)
 
     async def output_errors(self, output: Any) -> list[dict[str, str]]:
-        if self.output_validator is None:
+        if self.output_certainly_valid(output):
             return []
-        if self.output_check is not None and self.output_check(output):
-            return []
+        assert self.output_validator is not None  # output_certainly_valid is True without one
         try:
             return await bounded_schema_errors(self.output_validator, output)
         except SchemaTooCostly:

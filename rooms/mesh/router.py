@@ -57,11 +57,9 @@ class Router:
         if handle in session.calls:
             raise invalid_params(f"call_id {handle!r} is already in use by a pending call")
         acting_for = request.on_behalf_of_id
-        on_behalf_of = (
-            await self._on_behalf_of(session, acting_for)
-            if acting_for is not None and acting_for != session.participant_id
-            else None
-        )
+        on_behalf_of = None  # a coroutine only when the caller acts for someone else
+        if acting_for is not None and acting_for != session.participant_id:
+            on_behalf_of = await self._on_behalf_of(session, acting_for)
         await self._start(session, request, Origin(handle, request_id, None), on_behalf_of, child_span(params), size)
 
     async def call(
@@ -210,9 +208,8 @@ class Router:
             raise not_found(f"participant {host_id!r} is not in this room")
         raise not_found(f"no toolkit named {name!r} in this room")
 
-    async def _on_behalf_of(self, session: Session, participant_id: str | None) -> dict[str, Any] | None:
-        if participant_id is None or participant_id == session.participant_id:
-            return None
+    async def _on_behalf_of(self, session: Session, participant_id: str) -> dict[str, Any]:
+        """Another participant `session` acts for (on_behalf_of_id), once it may."""
         acting_for_them = any(
             (hosted := self.hosted.get(call_id)) is not None
             and participant_id in (hosted.caller_id, hosted.on_behalf_of_id)

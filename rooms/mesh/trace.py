@@ -1,11 +1,11 @@
 """W3C Trace Context: continue the caller's trace across every hop of a call."""
 
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from meshsite_client.protocol import parse_traceparent
+from meshsite_client.tracing import new_trace_id
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,6 @@ def child_span(params: dict[str, Any]) -> Span:
         trace_id, parent_span_id, flags = parsed
         return Span(trace_id, _random_hex(16), parent_span_id, flags)
     return Span(new_trace_id(), _random_hex(16), "", "01")
-
-
-def new_trace_id() -> str:
-    """A new trace's id: the unix time in seconds as 8 hex digits, then 24 random ones (as AWS
-    X-Ray's ids, and within W3C Trace Context, whose level 2 asks only the right-most 7 bytes to
-    be random). Every ledger row is indexed by its trace id: random ids put each insert on a
-    random page of that index, which costs more per row the larger the ledger grows (on SQLite,
-    17-18 µs a row at 80,000 rows against 10-11 µs; docs/architecture.md)."""
-    return f"{int(time.time()):08x}{random.getrandbits(96):024x}"
 
 
 def _random_hex(digits: int) -> str:

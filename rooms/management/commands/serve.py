@@ -117,18 +117,20 @@ class MeshWebSocketProtocol(WebSocketProtocol):
             else:
                 message = {"type": "websocket.receive", "bytes": payload}
             position = offset + 4 + length
-            if not self.muted:
-                self.application_queue.put_nowait(message)
+            self.to_application(message)
         return data[position:]
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         # What autobahn delivers (fragmented or partial frames): daphne's, without its debug line
         # and clock read per frame (dataReceived reads the clock).
+        if isBinary:
+            self.to_application({"type": "websocket.receive", "bytes": payload})
+        else:
+            self.to_application({"type": "websocket.receive", "text": payload.decode("utf8")})
+
+    def to_application(self, message: dict[str, Any]) -> None:
         if not self.muted:
-            if isBinary:
-                self.application_queue.put_nowait({"type": "websocket.receive", "bytes": payload})
-            else:
-                self.application_queue.put_nowait({"type": "websocket.receive", "text": payload.decode("utf8")})
+            self.application_queue.put_nowait(message)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self.disconnected = True  # what daphne's handle_reply learns from server.connections
@@ -145,15 +147,8 @@ class MeshWebSocketProtocol(WebSocketProtocol):
         room sends, goes to serverSend here; daphne's Server.handle_reply and the protocol's
         handle_reply (a coroutine, a dictionary lookup hashing the protocol in Python, type checks)
         cost more than framing it. Everything else goes the way daphne sends it."""
-        if (
-            message.get("type") == "websocket.send"
-            and not self.disconnected
-            and self.state == self.STATE_OPEN
-            and message.get("bytes") is None
-        ):
-            text = message.get("text")
-            if text:
-                self.serverSend(text)
+        if message.get("type") == "websocket.send" and self.state == self.STATE_OPEN and message.get("bytes") is None:
+            self.send_text_now(message.get("text") or "")
             return
         await self.server.handle_reply(self, message)
 

@@ -61,18 +61,39 @@ def price_rows(kind: str) -> list[ModelPrice]:
     return rows
 
 
+# The rows that can price a model name, by (kind, model), with the row list they were picked from
+# (a list read again, or dropped by forget_prices, is a new list: the entry is then stale).
+# Matching a name against every row's pattern was most of pricing a usage record.
+_matching: dict[tuple[str, str], tuple[list[ModelPrice], list[ModelPrice]]] = {}
+MAX_MATCHED_NAMES = 10_000  # past it, the cache starts over (names come from requests)
+
+
+def matching_rows(kind: str, model: str) -> list[ModelPrice]:
+    """The price rows of `kind` whose name or pattern (and provider) match `model`, newest first."""
+    rows = price_rows(kind)
+    entry = _matching.get((kind, model))
+    if entry is not None and entry[0] is rows:
+        return entry[1]
+    bare, provider, full = _names(model)
+    found = [
+        price
+        for price in rows
+        if not (price.provider and provider is not None and price.provider.lower() != provider)
+        and (fnmatchcase(full, price.model) or fnmatchcase(bare, price.model))
+    ]
+    if len(_matching) >= MAX_MATCHED_NAMES:
+        _matching.clear()
+    _matching[(kind, model)] = (rows, found)
+    return found
+
+
 def find_price(kind: str, model: str, at: datetime) -> ModelPrice | None:
     """The price of `model` for `kind` in effect at `at`: among the rows whose name or pattern
     matches, the most specific name, and for that name the row with the latest `effective_from`
     not after `at`. Prices in another currency than the server's never apply."""
-    bare, provider, full = _names(model)
     best: ModelPrice | None = None
-    for price in price_rows(kind):
+    for price in matching_rows(kind, model):
         if price.effective_from > at:
-            continue
-        if price.provider and provider is not None and price.provider.lower() != provider:
-            continue
-        if not (fnmatchcase(full, price.model) or fnmatchcase(bare, price.model)):
             continue
         # the latest row of a name comes first, so a strictly better specificity is needed to win
         if best is None or _specificity(price) > _specificity(best):

@@ -1,5 +1,6 @@
 """The proxy served straight from daphne by `manage.py serve` (MeshServer.create_application),
-when the server's application mounts it (`asgi.mounted_in`).
+when the server's application mounts it (`asgi.mounted_in`), for the requests daphne's channel
+reads: those on a connection `http11.ProxyChannel` handed over (see there).
 
 Mounted as an ASGI application, a proxied request still went through the layers in front of it,
 none of which does anything for it: the streamed request body (`files.streaming`), the protocol

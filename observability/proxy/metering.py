@@ -36,9 +36,9 @@ from django.utils import timezone
 from meshsite_client.llm.tokens import TokenCounter, token_counter
 
 from .. import budgets
-from ..models import Kind, ModelPrice, UsageRecord
+from ..models import Kind, ModelPrice
 from ..pricing import Amounts, cost_of, find_price
-from ..usage import UsageFields, record_usage, record_usages, usage_row
+from ..usage import UsageFields, record_usage, record_usages, usage_values
 from .auth import Caller, authenticate
 from .errors import NO_RETRY, ProxyError
 from .upstream import Upstream, upstream_for
@@ -127,16 +127,21 @@ def submit(function: Callable[..., Any], *args: Any) -> None:
 
 # Usage records written together by one drain, at most (one transaction, one commit).
 BATCH = 100
-# A drain starts this long (seconds) after the write that started it, so that the records of the
-# requests meanwhile are written with it: a writer woken for each request (as at low concurrency,
-# where the queue is empty every time) cost a thread switch and a transaction per request.
+# A drain starts this long (seconds) after the write that started it, and waits as long again
+# after each batch while fewer than BATCH are queued (not after usage settling a reservation), so
+# that the records of the requests meanwhile are written with it: a writer woken for each request
+# (as at low concurrency, where the queue is empty every time) cost a thread switch and a
+# transaction per request, and one that went on at once wrote the two or three records that
+# arrived during its last write, a transaction (BEGIN, COMMIT) for each few.
 WRITE_DELAY = 0.05
 
 
 def _drain() -> None:
     global _draining
-    time.sleep(WRITE_DELAY)
+    batching = True
     while True:
+        if batching and len(_writes) < BATCH:
+            time.sleep(WRITE_DELAY)
         with _writes_lock:
             if not _writes:
                 _draining -= 1
@@ -147,6 +152,7 @@ def _drain() -> None:
                 batch.append(args[0])
                 while _writes and len(batch) < BATCH and _batchable(*_writes[0]):
                     batch.append(_writes.popleft()[1][0])
+        batching = bool(batch)  # usage settling a reservation is written at once, as it comes
         if len(batch) > 1:
             _write(record_many, (batch,))
         else:
@@ -472,8 +478,8 @@ def record_many(batch: list[Metered]) -> None:
     record_usages([usage_of(metered) for metered in batch])
 
 
-def usage_of(metered: Metered) -> UsageRecord:
-    return usage_row(metered.gate.caller.who, **_usage_fields(metered))
+def usage_of(metered: Metered) -> dict[str, Any]:
+    return usage_values(metered.gate.caller.who, **_usage_fields(metered))
 
 
 def _usage_fields(metered: Metered) -> UsageFields:

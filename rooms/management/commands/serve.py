@@ -25,8 +25,11 @@ from twisted.internet import defer
 
 from files.streaming import create_streaming_application, wait_for_drain
 from meshsite.limits import LIMITS
+from meshsite.sockets import read_without_log_context, unsent_bytes, write_now
 from observability.proxy.asgi import mounted_in, route_of
 from observability.proxy.daphne import start as start_proxy_exchange
+from observability.proxy.http11 import MeshHTTPFactory
+from observability.proxy.http11 import cancel_all as cancel_proxy_answers
 from observability.proxy.upstream import close_session as close_upstream_session
 from rooms.mesh.node import stop_node
 from rooms.mesh.session import SEND_NOW_EXTENSION
@@ -58,13 +61,7 @@ class MeshWebSocketProtocol(WebSocketProtocol):
     disconnected = False
 
     def unsent_bytes(self) -> int:
-        transport = self.transport
-        # twisted.internet.abstract.FileDescriptor keeps what the kernel did not take yet here
-        try:
-            buffered = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-        except AttributeError:  # another kind of transport (TLS): what it holds is not counted
-            buffered = 0
-        return int(buffered + self.outgoing_bytes)
+        return unsent_bytes(self.transport) + self.outgoing_bytes
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -194,29 +191,11 @@ class MeshWebSocketProtocol(WebSocketProtocol):
         super().sendData(data, sync, chopsize)
 
     def write_now(self, frame: bytes) -> None:
-        """Writes at once what the kernel takes, as asyncio does, and leaves only the rest to Twisted.
-
-        Twisted's transport only queues a write and registers for writability, then sends on a
-        later loop iteration and unregisters: two epoll_ctl calls and a loop pass per write, and
-        autobahn's sendMessage adds framing work and debug formatting; together about a fifth of
-        the node's CPU in bench/relay.py. A server frame is unmasked and, without compression, is
-        just a header and the payload. Anything already queued goes first, so order is kept."""
-        transport: Any = self.transport
-        if (
-            getattr(transport, "TLS", True) is False  # a plain TCP connection (tcp.Connection), not TLS
-            and transport.connected
-            and not transport.disconnecting
-            and transport.offset == len(transport.dataBuffer)
-            and not transport._tempDataLen
-        ):
-            try:
-                sent = transport.socket.send(frame)
-            except OSError:  # would block, or a broken connection: twisted's own write path handles both
-                sent = 0
-            if sent == len(frame):
-                return
-            frame = frame[sent:]
-        transport.write(frame)
+        """Written at once, not queued for Twisted's next loop pass (meshsite.sockets): with
+        autobahn's sendMessage (framing work, debug formatting) that was about a fifth of the
+        node's CPU in bench/relay.py. A server frame is unmasked and, without compression, is
+        just a header and the payload."""
+        write_now(self.transport, frame)
 
     def cut_off_slow_reader(self) -> None:
         self.cut_off = True
@@ -230,21 +209,6 @@ class MeshWebSocketProtocol(WebSocketProtocol):
             self.muted = True  # onClose must not report the disconnect a second time
         self.sendClose(code=int(CloseCode.SLOW_READER), reason="slow reader: outgoing buffer full")
         self.dropConnection(abort=True)
-
-
-def read_without_log_context(transport: Any) -> None:
-    """Has the event loop call the connection's reads directly. Twisted's asyncio reactor runs
-    each read inside log.callWithLogger, which builds a log context (dict copies) per read only so
-    that legacy log lines can name the connection: 2 to 3 % of a routing node's CPU. Read errors are
-    still logged and still disconnect (the reactor's _readOrWrite does both). When Twisted stops
-    and restarts reading (backpressure), its own registration returns: harmless."""
-    from twisted.internet import reactor
-
-    readers = getattr(reactor, "_readers", None)
-    loop = getattr(reactor, "_asyncioEventloop", None)
-    if readers is None or loop is None or transport not in readers:
-        return  # not the asyncio reactor, or not reading: nothing to replace
-    loop.add_reader(readers[transport], reactor._readOrWrite, transport, True)
 
 
 class ApplicationQueue:
@@ -299,8 +263,9 @@ class MeshWebSocketFactory(WebSocketFactory):
         super().setProtocolOptions(failByDrop=False, **options)
 
 
-# Daphne builds its factory inside Server.run(); this is the one place to swap it.
+# Daphne builds its factories inside Server.run(); this is the one place to swap them.
 daphne.server.WebSocketFactory = MeshWebSocketFactory
+daphne.server.HTTPFactory = MeshHTTPFactory
 
 
 class MeshServer(Server):
@@ -362,6 +327,7 @@ class MeshServer(Server):
         if self.agent_host is not None:
             await self.agent_host.stop()  # its agents finish their in-flight asks first
         await stop_node()
+        await cancel_proxy_answers()  # what is on its way is recorded before the pool closes
         await close_upstream_session()  # the metering proxy's pooled connections
 
 

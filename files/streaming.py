@@ -24,10 +24,13 @@ Used by `manage.py serve` (rooms/management/commands/serve.py, MeshServer).
 
 import asyncio
 import io
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import daphne.http_protocol
+
+from meshsite.sockets import unsent_bytes
 
 BODY_CHUNK_BYTES = 256 * 1024
 # Response bytes a connection may have queued in Twisted before the application's next send waits.
@@ -96,17 +99,17 @@ def create_streaming_application(server: Any, protocol: Any, scope: Message) -> 
     return input_queue
 
 
-def unsent_bytes(protocol: Any) -> int:
-    transport = getattr(getattr(protocol, "channel", None), "transport", None)
-    # twisted.internet.abstract.FileDescriptor keeps what the kernel did not take yet here
-    buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
-    return int(buffered + getattr(transport, "_tempDataLen", 0))
+async def drain(transport: Any, gone: Callable[[], bool]) -> None:
+    """Returns once `transport` has at most MAX_UNSENT_RESPONSE_BYTES queued, or `gone()`."""
+    while unsent_bytes(transport) > MAX_UNSENT_RESPONSE_BYTES and not gone():
+        await asyncio.sleep(DRAIN_POLL_SECONDS)
 
 
 async def wait_for_drain(server: Any, protocol: Any) -> None:
-    """Returns once the connection has at most MAX_UNSENT_RESPONSE_BYTES queued, or is gone."""
-    while unsent_bytes(protocol) > MAX_UNSENT_RESPONSE_BYTES:
+    """`drain` for a daphne HTTP request's connection, gone once daphne says it disconnected."""
+
+    def gone() -> bool:
         connection = server.connections.get(protocol)
-        if connection is None or connection.get("disconnected"):
-            return
-        await asyncio.sleep(DRAIN_POLL_SECONDS)
+        return connection is None or "disconnected" in connection
+
+    await drain(getattr(getattr(protocol, "channel", None), "transport", None), gone)

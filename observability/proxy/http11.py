@@ -31,6 +31,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from email.utils import formatdate
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -38,8 +39,8 @@ from daphne.http_protocol import HTTPFactory
 from django.conf import settings
 from twisted.internet.protocol import Protocol
 
-from files.streaming import DRAIN_POLL_SECONDS, MAX_UNSENT_RESPONSE_BYTES
-from meshsite.sockets import is_plain_tcp, read_without_log_context, unsent_bytes, write_now
+from files.streaming import drain
+from meshsite.sockets import is_plain_tcp, read_without_log_context, write_now
 
 from .asgi import Message, respond, route_of
 
@@ -124,15 +125,13 @@ def date_header() -> bytes:
     return _date[1]
 
 
+@cache
 def status_line(status: int) -> bytes:
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = "Unknown"
     return f"HTTP/1.1 {status} {reason}\r\n".encode()
-
-
-_STATUS_LINES = {status.value: status_line(status.value) for status in HTTPStatus}
 
 
 class ProxyChannel(Protocol):
@@ -222,12 +221,12 @@ class ProxyChannel(Protocol):
         if self.gone or not out:
             return
         write_now(self.transport, out)
-        while more and not self.gone and unsent_bytes(self.transport) > MAX_UNSENT_RESPONSE_BYTES:
-            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        if more:
+            await drain(self.transport, lambda: self.gone)
 
     def response_head(self, start: Message, chunked: bool) -> bytes:
         status = int(start["status"])
-        lines = [_STATUS_LINES.get(status) or status_line(status)]
+        lines = [status_line(status)]
         lines.extend(b"%b: %b\r\n" % (name, value) for name, value in start.get("headers", ()))
         lines.append(b"date: %b\r\n" % date_header())
         if chunked:

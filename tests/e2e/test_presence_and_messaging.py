@@ -82,7 +82,7 @@ async def test_rooms_are_isolated(ws_url, mint):
 
 @pytest.mark.parametrize("size", [10, 200, 70_000, 300_000])
 async def test_messages_of_every_frame_length_form_arrive_intact(ws_url, mint, size):
-    """The server writes its frames itself (serve.MeshWebSocketProtocol.write_now): a payload
+    """The server writes its frames itself (meshsite.sockets.write_now): a payload
     length under 126, a 16-bit and a 64-bit extended length, each read back by a real client."""
     async with (
         await RawPeer.connect(ws_url("lobby"), mint("alice")) as alice,

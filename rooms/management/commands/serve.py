@@ -170,7 +170,7 @@ class MeshWebSocketProtocol(WebSocketProtocol):
         if self.outgoing is None:
             self.outgoing = []
             asyncio.get_running_loop().call_soon(self.flush_outgoing)
-            self.write_now(frame)
+            write_now(self.transport, frame)
             return
         self.outgoing.append(frame)
         self.outgoing_bytes += len(frame)
@@ -182,20 +182,13 @@ class MeshWebSocketProtocol(WebSocketProtocol):
         self.outgoing = None
         self.outgoing_bytes = 0
         if frames:
-            self.write_now(frames[0] if len(frames) == 1 else b"".join(frames))
+            write_now(self.transport, frames[0] if len(frames) == 1 else b"".join(frames))
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Every frame autobahn writes itself (close, ping, pong) comes here: it goes after the
         # frames already queued, so a closing notification still precedes its close frame.
         self.flush_outgoing()
         super().sendData(data, sync, chopsize)
-
-    def write_now(self, frame: bytes) -> None:
-        """Written at once, not queued for Twisted's next loop pass (meshsite.sockets): with
-        autobahn's sendMessage (framing work, debug formatting) that was about a fifth of the
-        node's CPU in bench/relay.py. A server frame is unmasked and, without compression, is
-        just a header and the payload."""
-        write_now(self.transport, frame)
 
     def cut_off_slow_reader(self) -> None:
         self.cut_off = True
